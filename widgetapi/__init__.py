@@ -1,0 +1,1 @@
+"""widgetapi: a JWT-authenticated REST API for widgets, on Falcon and Peewee."""

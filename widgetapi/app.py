@@ -1,0 +1,49 @@
+"""The application factory: database, middleware, routes and error handling on one page."""
+from __future__ import annotations
+
+import falcon
+
+from widgetapi.auth import Authentication
+from widgetapi.config import Config
+from widgetapi.db import ConnectionPerRequest, open_database
+from widgetapi.errors import ERROR_HANDLERS, serialize_error
+from widgetapi.resources.auth import CurrentUser, Login, Logout, Registration
+from widgetapi.resources.service import Health, Spec
+from widgetapi.resources.users import Users
+from widgetapi.resources.widgets import Widgets
+from widgetapi.spec import load_spec
+from widgetapi.validation import Validator
+
+API = "/api/v1"
+EXPOSED_HEADERS = ["Location", "Link", "Total-Count", "WWW-Authenticate"]
+
+
+def create_app(config: Config) -> falcon.App:
+    """A WSGI app serving the API from the database in `config`; models bind to it,
+    so a process serves one database."""
+    db = open_database(config.database_url)
+    validator = Validator(load_spec())
+
+    middleware: list[object] = [ConnectionPerRequest(db), Authentication(config.secret_key)]
+    if config.cors_allow_origins:
+        middleware.insert(0, falcon.CORSMiddleware(
+            allow_origins=list(config.cors_allow_origins), expose_headers=EXPOSED_HEADERS))
+    app = falcon.App(middleware=middleware)
+
+    app.add_route(f"{API}/auth/register", Registration(config, validator))
+    app.add_route(f"{API}/auth/login", Login(config, validator))
+    app.add_route(f"{API}/auth/user", CurrentUser())
+    app.add_route(f"{API}/auth/logout", Logout())
+    widgets = Widgets(validator)
+    app.add_route(f"{API}/widgets", widgets)
+    app.add_route(f"{API}/widgets/{{name}}", widgets, suffix="item")
+    app.add_route(f"{API}/users", Users(validator))
+    app.add_route(f"{API}/health", Health(db))
+    spec = Spec()
+    app.add_route(f"{API}/openapi.yaml", spec, suffix="yaml")
+    app.add_route(f"{API}/openapi.json", spec, suffix="json")
+
+    app.set_error_serializer(serialize_error)
+    for exception, handler in ERROR_HANDLERS:
+        app.add_error_handler(exception, handler)
+    return app

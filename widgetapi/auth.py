@@ -1,0 +1,50 @@
+"""Authentication (a middleware that turns a Bearer token into a user) and
+authorization (a hook that requires an administrator)."""
+from __future__ import annotations
+
+import falcon
+
+from widgetapi.errors import NotAdministrator, Unauthorized
+from widgetapi.models import User
+from widgetapi.tokens import TokenError, decode_token
+
+
+class Authentication:
+    """Falcon middleware. Every route needs a valid access token unless its resource says
+    `auth_required = False`; CORS preflights never do. Puts `user` and `claims` on
+    `req.context`."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._secret_key = secret_key
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response,
+                         resource: object, params: dict) -> None:
+        if req.method == "OPTIONS" or not getattr(resource, "auth_required", True):
+            return
+        try:
+            claims = decode_token(bearer_token(req), self._secret_key)
+        except TokenError as error:
+            raise Unauthorized(str(error), invalid_token=True) from None
+        user = User.for_token(claims.public_id, claims.jti)
+        if user is None:
+            raise Unauthorized("Invalid token. Please log in again.", invalid_token=True)
+        if user.token_revoked:
+            raise Unauthorized("Token blacklisted. Please log in again.", invalid_token=True)
+        req.context.user = user
+        req.context.claims = claims
+
+
+def bearer_token(req: falcon.Request) -> str:
+    """The token of an `Authorization: Bearer` header; 401 when there is none."""
+    scheme, _, token = (req.auth or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise Unauthorized()
+    if not token.strip():
+        raise Unauthorized("Invalid token. Please log in again.", invalid_token=True)
+    return token.strip()
+
+
+def require_admin(req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
+    """falcon.before hook: the token must say admin and the user must still be one."""
+    if not (req.context.claims.admin and req.context.user.admin):
+        raise NotAdministrator()

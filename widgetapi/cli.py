@@ -1,0 +1,100 @@
+"""The `widgetapi` command: serve, init-db, create-admin, seed."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from widgetapi import operations
+from widgetapi.config import Config, ConfigError
+
+log = logging.getLogger("widgetapi")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="widgetapi", description="The widgetapi server and its tools.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="create missing tables and serve the API with waitress")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--threads", type=int, default=4)
+
+    commands.add_parser("init-db", help="create missing tables")
+
+    admin = commands.add_parser(
+        "create-admin", help="create an administrator, or promote an existing user",
+        description="The password comes from WIDGETAPI_ADMIN_PASSWORD, or a prompt.")
+    admin.add_argument("email")
+
+    seed = commands.add_parser("seed", help="add sample widgets owned by an administrator")
+    seed.add_argument("--count", type=int, default=10)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = Config.from_env()
+        return COMMANDS[args.command](config, args)
+    except (ConfigError, operations.OperationFailed) as error:
+        print(f"widgetapi: {error}", file=sys.stderr)
+        return 2
+
+
+def serve(config: Config, args: argparse.Namespace) -> int:
+    import waitress
+
+    from widgetapi.app import create_app
+
+    app = create_app(config)
+    operations.init_db()
+    base = f"http://{args.host}:{args.port}/api/v1"
+    print(f"widgetapi ({config.env}) on {config.database_url}", flush=True)
+    print(f"API:        {base}", flush=True)
+    print(f"Swagger UI: {base}/ui", flush=True)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="widgetapi")
+    return 0
+
+
+def init_db(config: Config, args: argparse.Namespace) -> int:
+    operations.open_and_init(config)
+    print(f"Tables ready in {config.database_url}")
+    return 0
+
+
+def create_admin(config: Config, args: argparse.Namespace) -> int:
+    operations.open_and_init(config)
+    created = operations.create_admin(config, args.email, lambda: _admin_password())
+    verb = "Created administrator" if created else "Promoted existing user to administrator:"
+    print(f"{verb} {args.email.strip().lower()}")
+    return 0
+
+
+def _admin_password() -> str:
+    password = os.environ.get("WIDGETAPI_ADMIN_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise operations.OperationFailed("set WIDGETAPI_ADMIN_PASSWORD or run in a terminal to be asked")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != password:
+        raise operations.OperationFailed("the passwords do not match")
+    return password
+
+
+def seed(config: Config, args: argparse.Namespace) -> int:
+    operations.open_and_init(config)
+    names = operations.seed(args.count)
+    print(f"Added {len(names)} widgets" + (f": {', '.join(names)}" if names else ""))
+    return 0
+
+
+COMMANDS = {"serve": serve, "init-db": init_db, "create-admin": create_admin, "seed": seed}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

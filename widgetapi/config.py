@@ -1,0 +1,71 @@
+"""Settings, read once from the environment (see the contract's Configuration table)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+ENVIRONMENTS = ("development", "testing", "production")
+MIN_SECRET_KEY_LENGTH = 32
+
+# Only for development and testing: production refuses to start without its own key.
+INSECURE_DEV_KEY = "insecure-development-key-do-not-use-in-production"
+
+_DEFAULTS = {
+    "development": {"TOKEN_EXPIRE_SECONDS": 900, "BCRYPT_LOG_ROUNDS": 4},
+    "testing": {"TOKEN_EXPIRE_SECONDS": 5, "BCRYPT_LOG_ROUNDS": 4},
+    "production": {"TOKEN_EXPIRE_SECONDS": 3600, "BCRYPT_LOG_ROUNDS": 12},
+}
+
+
+class ConfigError(Exception):
+    """The environment does not describe a configuration the server can run with."""
+
+
+@dataclass(frozen=True)
+class Config:
+    env: str = "development"
+    database_url: str = "sqlite:///widgetapi.db"
+    secret_key: str = INSECURE_DEV_KEY
+    token_expire_seconds: int = 900
+    bcrypt_log_rounds: int = 4
+    cors_allow_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        """Build the configuration from environment variables, or raise ConfigError."""
+        env = environ.get("WIDGETAPI_ENV", "development").strip().lower()
+        if env not in ENVIRONMENTS:
+            raise ConfigError(f"WIDGETAPI_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+        defaults = _DEFAULTS[env]
+        origins = environ.get("CORS_ALLOW_ORIGINS", "")
+        return cls(
+            env=env,
+            database_url=environ.get("DATABASE_URL") or cls.database_url,
+            secret_key=_secret_key(env, environ.get("SECRET_KEY")),
+            token_expire_seconds=_whole_number(environ, "TOKEN_EXPIRE_SECONDS", defaults, 1, 10**8),
+            bcrypt_log_rounds=_whole_number(environ, "BCRYPT_LOG_ROUNDS", defaults, 4, 31),
+            cors_allow_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+        )
+
+
+def _secret_key(env: str, value: str | None) -> str:
+    if env != "production":
+        return value or INSECURE_DEV_KEY
+    if not value or len(value) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            f"SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} characters in production "
+            '(for example: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+        )
+    return value
+
+
+def _whole_number(
+    environ: Mapping[str, str], name: str, defaults: Mapping[str, int], low: int, high: int
+) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return defaults[name]
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return int(raw)

@@ -1,0 +1,94 @@
+"""Peewee models. They carry their own queries as small class methods."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import peewee
+
+from widgetapi.db import database
+from widgetapi.timeutil import utcnow
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+
+
+class User(BaseModel):
+    email = peewee.CharField(max_length=254, unique=True)
+    password_hash = peewee.CharField(max_length=60)
+    public_id = peewee.UUIDField(unique=True, default=uuid.uuid4)
+    admin = peewee.BooleanField(default=False)
+    registered_on = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "users"
+
+    @classmethod
+    def by_email(cls, email: str) -> User | None:
+        return cls.get_or_none(cls.email == email)
+
+    @classmethod
+    def for_token(cls, public_id: uuid.UUID, jti: str) -> User | None:
+        """The token's user, with `token_revoked` telling whether the token was logged out:
+        one query for both, since every authenticated request asks."""
+        revoked = RevokedToken.select(peewee.SQL("1")).where(RevokedToken.jti == jti)
+        query = cls.select(cls, peewee.fn.EXISTS(revoked).alias("token_revoked"))
+        return query.where(cls.public_id == public_id).get_or_none()
+
+
+class Widget(BaseModel):
+    name = peewee.CharField(max_length=100, unique=True)
+    info_url = peewee.CharField(max_length=255)
+    created_at = peewee.DateTimeField(default=utcnow)
+    deadline = peewee.DateTimeField()
+    owner = peewee.ForeignKeyField(User, backref="widgets")
+
+    class Meta:
+        table_name = "widgets"
+
+    @classmethod
+    def with_owner(cls) -> peewee.ModelSelect:
+        """Widgets joined with their owners, in creation order: one query for any number."""
+        return cls.select(cls, User).join(User).order_by(cls.id)
+
+    @classmethod
+    def by_name(cls, name: str) -> Widget | None:
+        return cls.with_owner().where(cls.name == name).get_or_none()
+
+    @classmethod
+    def update_by_name(cls, name: str, info_url: str, deadline: datetime) -> bool:
+        """Update in place; False when there is no such widget."""
+        query = cls.update(info_url=info_url, deadline=deadline).where(cls.name == name)
+        return query.execute() > 0
+
+    def time_remaining(self, now: datetime) -> timedelta:
+        return max(self.deadline - now, timedelta(0))
+
+    def deadline_passed(self, now: datetime) -> bool:
+        return self.deadline < now
+
+
+class RevokedToken(BaseModel):
+    """The blacklist: tokens logged out before they expired, keyed by their `jti`."""
+
+    jti = peewee.CharField(max_length=64, unique=True)
+    expires_at = peewee.DateTimeField(index=True)
+
+    class Meta:
+        table_name = "revoked_tokens"
+
+    @classmethod
+    def revoke(cls, jti: str, expires_at: datetime) -> None:
+        """Blacklist a token; revoking it twice is harmless."""
+        cls.insert(jti=jti, expires_at=expires_at).on_conflict_ignore().execute()
+
+
+MODELS = (User, Widget, RevokedToken)
+
+
+def create_tables() -> None:
+    """Create the tables and indexes that are missing; existing data is left alone."""
+    with database.connection_context():
+        database.create_tables(MODELS, safe=True)

@@ -1,0 +1,77 @@
+"""What the command line and scripts/ do, as functions tests can call."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import peewee
+
+from widgetapi.config import Config
+from widgetapi.db import database, open_database
+from widgetapi.models import User, Widget, create_tables
+from widgetapi.passwords import hash_password
+from widgetapi.spec import load_spec
+from widgetapi.timeutil import utcnow
+from widgetapi.validation import Validator
+
+
+class OperationFailed(Exception):
+    """An operator's request that cannot be carried out; the message says why."""
+
+
+def open_and_init(config: Config) -> None:
+    open_database(config.database_url)
+    init_db()
+
+
+def init_db() -> None:
+    """Create missing tables; safe to run on a database that has data."""
+    try:
+        create_tables()
+    except peewee.OperationalError as error:
+        raise OperationFailed(f"cannot prepare the database: {error}") from None
+
+
+def create_admin(config: Config, email: str, password: Callable[[], str]) -> bool:
+    """Make `email` an administrator: promote the user if there is one (the password stays),
+    else create one with `password()`. True when a user was created."""
+    email = email.strip().lower()
+    validator = Validator(load_spec())
+    with database.connection_context():
+        updated = User.update(admin=True).where(User.email == email).execute()
+        if updated:
+            return False
+        secret = password()
+        errors = validator.errors("/components/schemas/Registration", {"email": email, "password": secret})
+        if errors:
+            raise OperationFailed("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        try:
+            User.create(email=email, password_hash=hash_password(secret, config.bcrypt_log_rounds), admin=True)
+        except peewee.IntegrityError:  # registered meanwhile
+            User.update(admin=True).where(User.email == email).execute()
+            return False
+    return True
+
+
+def seed(count: int) -> list[str]:
+    """Add `count` sample widgets owned by the first administrator; returns their names."""
+    if count < 0:
+        raise OperationFailed("--count must be 0 or more")
+    with database.connection_context():
+        owner = User.select().where(User.admin == True).order_by(User.id).first()  # noqa: E712
+        if owner is None:
+            raise OperationFailed("no administrator yet: run `widgetapi create-admin EMAIL` first")
+        taken = {w.name for w in Widget.select(Widget.name).where(Widget.name.startswith("sample-widget-"))}
+        names, number = [], 1
+        while len(names) < count:
+            name = f"sample-widget-{number}"
+            if name not in taken:
+                names.append(name)
+            number += 1
+        today = utcnow().replace(hour=23, minute=59, second=59, microsecond=0)
+        rows = [{"name": name, "info_url": f"https://example.com/widgets/{name}",
+                 "deadline": today + timedelta(days=7 * (i + 1)), "owner": owner} for i, name in enumerate(names)]
+        with database.atomic():
+            for batch in peewee.chunked(rows, 100):
+                Widget.insert_many(batch).execute()
+    return names

@@ -1,0 +1,68 @@
+"""Pages of a query: the `page`/`per_page` parameters, the page object and its headers."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import falcon
+import peewee
+
+from widgetapi.errors import ValidationFailed
+from widgetapi.validation import Validator
+
+PARAMETERS = {"page": "/components/parameters/Page", "per_page": "/components/parameters/PerPage"}
+
+
+def requested_page(req: falcon.Request, validator: Validator) -> tuple[int, int]:
+    """(page, per_page) from the query string, validated by the spec's parameter schemas."""
+    values, errors = {}, {}
+    for name, pointer in PARAMETERS.items():
+        schema_pointer = f"{pointer}/schema"
+        raw = req.get_param(name)
+        value: Any = validator.schema(schema_pointer)["default"] if raw is None else _as_int(raw)
+        errors.update(validator.errors(schema_pointer, value, name))
+        values[name] = value
+    if errors:
+        raise ValidationFailed(errors)
+    return values["page"], values["per_page"]
+
+
+def _as_int(raw: str) -> int | str:
+    try:
+        return int(raw)
+    except ValueError:
+        return raw
+
+
+def paginate(req: falcon.Request, resp: falcon.Response, query: peewee.ModelSelect,
+             page: int, per_page: int, represent: Callable[[Any], dict]) -> dict[str, Any]:
+    """The page object for one page of `query`; also sets the Link and Total-Count headers."""
+    total = query.order_by().count()
+    total_pages = max(1, math.ceil(total / per_page))
+    items = [represent(row) for row in query.paginate(page, per_page)]
+    pages = {"self": page, "first": 1}
+    if page > 1:
+        pages["prev"] = min(page - 1, total_pages)
+    if page < total_pages:
+        pages["next"] = page + 1
+    pages["last"] = total_pages
+    links = {rel: _page_url(req, number, per_page) for rel, number in pages.items()}
+    for rel, url in links.items():
+        resp.append_link(url, rel)
+    resp.set_header("Total-Count", str(total))
+    return {
+        "links": links,
+        "has_prev": page > 1,
+        "has_next": page < total_pages,
+        "page": page,
+        "total_pages": total_pages,
+        "items_per_page": per_page,
+        "total_items": total,
+        "items": items,
+    }
+
+
+def _page_url(req: falcon.Request, page: int, per_page: int) -> str:
+    return f"{req.prefix}{req.path}?{urlencode({'page': page, 'per_page': per_page})}"

@@ -1,0 +1,108 @@
+"""/widgets: any user reads, administrators write."""
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+import peewee
+
+from widgetapi.auth import require_admin
+from widgetapi.body import read_body
+from widgetapi.models import Widget
+from widgetapi.pagination import paginate, requested_page
+from widgetapi.timeutil import format_datetime, format_duration, parse_date_or_datetime, utcnow
+from widgetapi.validation import Validator
+
+NEW_WIDGET = "/components/schemas/NewWidget"
+WIDGET_UPDATE = "/components/schemas/WidgetUpdate"
+
+
+class WidgetNameTaken(falcon.HTTPConflict):
+    def __init__(self, name: str) -> None:
+        super().__init__(description=f"Widget name: {name} already exists, must be unique.")
+
+
+class WidgetNotFound(falcon.HTTPNotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(description=f"{name} not found in database.")
+
+
+class Widgets:
+    def __init__(self, validator: Validator) -> None:
+        self._validator = validator
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        page, per_page = requested_page(req, self._validator)
+        now = utcnow()
+        resp.media = paginate(req, resp, Widget.with_owner(), page, per_page,
+                              lambda widget: represent(req, widget, now))
+
+    @falcon.before(require_admin)
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_body(req)
+        self._validator.validate(NEW_WIDGET, body)
+        self._create(req, resp, body["name"], body)
+
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        widget = Widget.by_name(name.lower())
+        if widget is None:
+            raise WidgetNotFound(name.lower())
+        resp.media = represent(req, widget, utcnow())
+
+    @falcon.before(require_admin)
+    def on_put_item(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        name = name.lower()
+        body = read_body(req)
+        self._validator.validate(WIDGET_UPDATE, body)
+        if self._update(name, body):
+            return self._updated(resp, name)
+        # No such widget: PUT creates it, with the name from the path.
+        self._validator.validate(NEW_WIDGET, {**body, "name": name})
+        try:
+            self._create(req, resp, name, body)
+        except WidgetNameTaken:  # created by a concurrent request since the update
+            self._update(name, body)
+            self._updated(resp, name)
+
+    @falcon.before(require_admin)
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        deleted = Widget.delete().where(Widget.name == name.lower()).execute()
+        if not deleted:
+            raise WidgetNotFound(name.lower())
+        resp.status = falcon.HTTP_NO_CONTENT
+
+    def _create(self, req: falcon.Request, resp: falcon.Response, name: str, body: dict) -> None:
+        try:
+            Widget.create(name=name, info_url=body["info_url"],
+                          deadline=parse_date_or_datetime(body["deadline"]),
+                          owner=req.context.user)
+        except peewee.IntegrityError:
+            raise WidgetNameTaken(name) from None
+        resp.status = falcon.HTTP_CREATED
+        resp.location = widget_url(req, name)
+        resp.media = {"status": "success", "message": f"New widget added: {name}."}
+
+    @staticmethod
+    def _update(name: str, body: dict) -> bool:
+        return Widget.update_by_name(name, body["info_url"], parse_date_or_datetime(body["deadline"]))
+
+    @staticmethod
+    def _updated(resp: falcon.Response, name: str) -> None:
+        resp.media = {"status": "success", "message": f"'{name}' was successfully updated"}
+
+
+def widget_url(req: falcon.Request, name: str) -> str:
+    return f"{req.prefix}/api/v1/widgets/{name}"
+
+
+def represent(req: falcon.Request, widget: Widget, now: Any) -> dict[str, Any]:
+    return {
+        "name": widget.name,
+        "info_url": widget.info_url,
+        "created_at": format_datetime(widget.created_at),
+        "deadline": format_datetime(widget.deadline),
+        "deadline_passed": widget.deadline_passed(now),
+        "time_remaining": format_duration(widget.time_remaining(now)),
+        "owner": {"email": widget.owner.email, "public_id": str(widget.owner.public_id)},
+        "link": widget_url(req, widget.name),
+    }

@@ -1,0 +1,85 @@
+"""JWT access tokens: HS256, with sub, admin, iat, exp and jti, all required."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import jwt
+
+from widgetapi.timeutil import utcnow
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "admin", "iat", "exp", "jti"]
+
+
+class TokenError(Exception):
+    """The token cannot be used; the message is the one the client sees."""
+
+
+class TokenInvalid(TokenError):
+    def __init__(self) -> None:
+        super().__init__("Invalid token. Please log in again.")
+
+
+class TokenExpired(TokenError):
+    def __init__(self) -> None:
+        super().__init__("Access token expired. Please log in again.")
+
+
+@dataclass(frozen=True)
+class Claims:
+    public_id: uuid.UUID
+    admin: bool
+    issued_at: datetime
+    expires_at: datetime
+    jti: str
+
+    def seconds_left(self, now: datetime) -> int:
+        return max(int((self.expires_at - now).total_seconds()), 0)
+
+
+def issue_token(public_id: uuid.UUID, admin: bool, secret_key: str, lifetime: int,
+                now: datetime | None = None) -> str:
+    """Sign a new access token for a user; `now` (naive UTC) is for tests."""
+    issued = (now or utcnow()).replace(tzinfo=timezone.utc)
+    payload = {
+        "sub": str(public_id),
+        "admin": admin,
+        "iat": issued,
+        "exp": issued + timedelta(seconds=lifetime),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(payload, secret_key, algorithm=ALGORITHM)
+
+
+def decode_token(token: str, secret_key: str) -> Claims:
+    """Verify a token's signature and claims; raises TokenExpired or TokenInvalid."""
+    try:
+        payload = jwt.decode(token, secret_key, algorithms=[ALGORITHM],
+                             options={"require": REQUIRED_CLAIMS})
+    except jwt.ExpiredSignatureError:
+        raise TokenExpired() from None
+    except jwt.InvalidTokenError:
+        raise TokenInvalid() from None
+    return _claims(payload)
+
+
+def _claims(payload: dict) -> Claims:
+    sub, admin, jti = payload["sub"], payload["admin"], payload["jti"]
+    if not isinstance(admin, bool) or not isinstance(jti, str) or not jti:
+        raise TokenInvalid()
+    try:
+        return Claims(
+            public_id=uuid.UUID(sub),
+            admin=admin,
+            issued_at=_naive_utc(payload["iat"]),
+            expires_at=_naive_utc(payload["exp"]),
+            jti=jti,
+        )
+    except (TypeError, ValueError, AttributeError, OverflowError, OSError):
+        raise TokenInvalid() from None
+
+
+def _naive_utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, timezone.utc).replace(tzinfo=None)

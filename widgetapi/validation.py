@@ -1,0 +1,131 @@
+"""Request validation: JSON Schemas from openapi.yaml plus the formats JSON Schema
+cannot express, reported as one message per failing field."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import referencing
+import referencing.jsonschema
+
+from widgetapi.errors import ValidationFailed
+from widgetapi.passwords import BCRYPT_MAX_BYTES
+from widgetapi.timeutil import parse_date_or_datetime, utcnow
+
+SPEC_URI = "urn:widgetapi:openapi"
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+formats = jsonschema.FormatChecker(formats=())
+
+
+@formats.checks("email", raises=ValueError)
+def check_email(value: object) -> bool:
+    if isinstance(value, str) and not EMAIL.fullmatch(value):
+        raise ValueError(f"{value} is not a valid email")
+    return True
+
+
+@formats.checks("http-url", raises=ValueError)
+def check_http_url(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or IPv6 literal
+        valid = False
+    if not valid or any(c.isspace() for c in value):
+        raise ValueError(f"{value} is not a valid http or https URL")
+    return True
+
+
+@formats.checks("today-or-later", raises=ValueError)
+def check_today_or_later(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        deadline = parse_date_or_datetime(value)
+    except ValueError:
+        raise ValueError(f"{value} is not an ISO 8601 date or date-time") from None
+    if deadline.date() < utcnow().date():
+        raise ValueError(f"{value} is in the past: the date must be today (UTC) or later")
+    return True
+
+
+@formats.checks("password", raises=ValueError)
+def check_password_bytes(value: object) -> bool:
+    if isinstance(value, str) and len(value.encode()) > BCRYPT_MAX_BYTES:
+        raise ValueError(f"must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8")
+    return True
+
+
+class Validator:
+    """Validates bodies and parameters against the spec's schemas by name."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        resource = referencing.Resource.from_contents(
+            spec, default_specification=referencing.jsonschema.DRAFT202012)
+        self._registry: referencing.Registry = referencing.Registry().with_resource(SPEC_URI, resource)
+        self._validators: dict[str, jsonschema.protocols.Validator] = {}
+
+    def validate(self, pointer: str, instance: Any) -> None:
+        """Raise ValidationFailed naming every failing field of `instance`, checked against
+        the schema at `pointer` in the spec (e.g. "/components/schemas/NewWidget")."""
+        errors = self.errors(pointer, instance)
+        if errors:
+            raise ValidationFailed(errors)
+
+    def errors(self, pointer: str, instance: Any, name: str = "body") -> dict[str, str]:
+        """Messages by field; `name` is the field for errors about `instance` as a whole."""
+        found: dict[str, str] = {}
+        for error in self._validator(pointer).iter_errors(instance):
+            for field, message in _describe(error, name):
+                found.setdefault(field, message)
+        return found
+
+    def schema(self, pointer: str) -> Any:
+        """The part of the spec at a JSON pointer."""
+        return self._registry.resolver(SPEC_URI).lookup(f"#{pointer}").contents
+
+    def _validator(self, pointer: str) -> jsonschema.protocols.Validator:
+        if pointer not in self._validators:
+            self._validators[pointer] = jsonschema.Draft202012Validator(
+                {"$ref": f"{SPEC_URI}#{pointer}"}, registry=self._registry, format_checker=formats)
+        return self._validators[pointer]
+
+
+def _describe(error: jsonschema.ValidationError, name: str) -> list[tuple[str, str]]:
+    """(field, message) pairs for one jsonschema error."""
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return [(name, "is required") for name in missing]
+    if error.validator == "additionalProperties":
+        known = error.schema.get("properties", {})
+        return [(name, "is not a known field") for name in error.instance if name not in known]
+    field = str(error.absolute_path[0]) if error.absolute_path else name
+    return [(field, _message(error))]
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    value, schema = error.validator_value, error.schema
+    if "x-error-message" in schema and error.validator in ("pattern", "minLength", "maxLength"):
+        return schema["x-error-message"]
+    if error.validator == "format" and error.cause is not None:
+        return str(error.cause)
+    if error.validator == "type":
+        return {"string": "must be a string", "integer": "must be a whole number",
+                "boolean": "must be true or false", "object": "must be an object"}.get(value, error.message)
+    if error.validator == "minLength":
+        return f"must be at least {value} characters"
+    if error.validator == "maxLength":
+        return f"must be at most {value} characters"
+    if error.validator == "minimum":
+        return f"must be at least {value}"
+    if error.validator == "maximum":
+        return f"must be at most {value}"
+    if error.validator == "enum":
+        return "must be one of " + ", ".join(str(v) for v in value)
+    return error.message
