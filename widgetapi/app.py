@@ -1,6 +1,8 @@
 """The application factory: database, middleware, routes and error handling on one page."""
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from widgetapi.auth import Authentication
@@ -24,7 +26,7 @@ def create_app(config: Config) -> falcon.App:
     db = open_database(config.database_url)
     validator = Validator(load_spec())
 
-    middleware: list[object] = [ConnectionPerRequest(db), Authentication(config.secret_key)]
+    middleware: list[Any] = [ConnectionPerRequest(db), Authentication(config.secret_key)]
     if config.cors_allow_origins:
         middleware.insert(0, falcon.CORSMiddleware(
             allow_origins=list(config.cors_allow_origins), expose_headers=EXPOSED_HEADERS))

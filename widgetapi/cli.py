@@ -57,7 +57,9 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     print(f"widgetapi ({config.env}) on {config.database_url}", flush=True)
     print(f"API:        {base}", flush=True)
     print(f"Swagger UI: {base}/ui", flush=True)
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="widgetapi")
+    # falcon types start_response more narrowly than the WSGI stubs do
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads,  # type: ignore[arg-type]
+                   ident="widgetapi")
     return 0
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import cast
 
 import peewee
 
@@ -11,6 +12,8 @@ from widgetapi.timeutil import utcnow
 
 
 class BaseModel(peewee.Model):
+    id = peewee.AutoField()
+
     class Meta:
         database = database
 
@@ -21,13 +24,14 @@ class User(BaseModel):
     public_id = peewee.UUIDField(unique=True, default=uuid.uuid4)
     admin = peewee.BooleanField(default=False)
     registered_on = peewee.DateTimeField(default=utcnow)
+    token_revoked: bool  # only on users from for_token()
 
     class Meta:
         table_name = "users"
 
     @classmethod
     def by_email(cls, email: str) -> User | None:
-        return cls.get_or_none(cls.email == email)
+        return cast("User | None", cls.get_or_none(cls.email == email))
 
     @classmethod
     def for_token(cls, public_id: uuid.UUID, jti: str) -> User | None:
@@ -35,7 +39,7 @@ class User(BaseModel):
         one query for both, since every authenticated request asks."""
         revoked = RevokedToken.select(peewee.SQL("1")).where(RevokedToken.jti == jti)
         query = cls.select(cls, peewee.fn.EXISTS(revoked).alias("token_revoked"))
-        return query.where(cls.public_id == public_id).get_or_none()
+        return cast("User | None", query.where(cls.public_id == public_id).get_or_none())
 
 
 class Widget(BaseModel):
@@ -49,13 +53,13 @@ class Widget(BaseModel):
         table_name = "widgets"
 
     @classmethod
-    def with_owner(cls) -> peewee.ModelSelect:
+    def with_owner(cls) -> peewee.ModelSelect[Widget]:
         """Widgets joined with their owners, in creation order: one query for any number."""
         return cls.select(cls, User).join(User).order_by(cls.id)
 
     @classmethod
     def by_name(cls, name: str) -> Widget | None:
-        return cls.with_owner().where(cls.name == name).get_or_none()
+        return cast("Widget | None", cls.with_owner().where(cls.name == name).get_or_none())
 
     @classmethod
     def update_by_name(cls, name: str, info_url: str, deadline: datetime) -> bool:

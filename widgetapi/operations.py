@@ -46,7 +46,8 @@ def create_admin(config: Config, email: str, password: Callable[[], str]) -> boo
         if errors:
             raise OperationFailed("; ".join(f"{field}: {message}" for field, message in errors.items()))
         try:
-            User.create(email=email, password_hash=hash_password(secret, config.bcrypt_log_rounds), admin=True)
+            password_hash = hash_password(secret, config.bcrypt_log_rounds)
+            User.create(email=email, password_hash=password_hash, admin=True)
         except peewee.IntegrityError:  # registered meanwhile
             User.update(admin=True).where(User.email == email).execute()
             return False
@@ -62,15 +63,16 @@ def seed(count: int) -> list[str]:
         if owner is None:
             raise OperationFailed("no administrator yet: run `widgetapi create-admin EMAIL` first")
         taken = {w.name for w in Widget.select(Widget.name).where(Widget.name.startswith("sample-widget-"))}
-        names, number = [], 1
+        names: list[str] = []
+        number = 1
         while len(names) < count:
             name = f"sample-widget-{number}"
             if name not in taken:
                 names.append(name)
             number += 1
         today = utcnow().replace(hour=23, minute=59, second=59, microsecond=0)
-        rows = [{"name": name, "info_url": f"https://example.com/widgets/{name}",
-                 "deadline": today + timedelta(days=7 * (i + 1)), "owner": owner} for i, name in enumerate(names)]
+        rows = [{"name": name, "info_url": f"https://example.com/widgets/{name}", "owner": owner,
+                 "deadline": today + timedelta(weeks=week)} for week, name in enumerate(names, 1)]
         with database.atomic():
             for batch in peewee.chunked(rows, 100):
                 Widget.insert_many(batch).execute()

@@ -36,7 +36,7 @@ def _as_int(raw: str) -> int | str:
         return raw
 
 
-def paginate(req: falcon.Request, resp: falcon.Response, query: peewee.ModelSelect,
+def paginate(req: falcon.Request, resp: falcon.Response, query: peewee.ModelSelect[Any],
              page: int, per_page: int, represent: Callable[[Any], dict]) -> dict[str, Any]:
     """The page object for one page of `query`; also sets the Link and Total-Count headers."""
     total = query.order_by().count()

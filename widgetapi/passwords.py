@@ -23,6 +23,6 @@ def check_password(password: str, password_hash: str | None, rounds: int) -> boo
     return bcrypt.checkpw(candidate, password_hash.encode())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dummy_hash(rounds: int) -> bytes:
     return bcrypt.hashpw(b"no account has this password", bcrypt.gensalt(rounds))

@@ -76,7 +76,8 @@ class Login(_TokenIssuer):
         self._validator.validate(LOGIN, body)
         user = User.by_email(body["email"])
         password_hash = user.password_hash if user else None
-        if not check_password(body["password"], password_hash, self._config.bcrypt_log_rounds):
+        matches = check_password(body["password"], password_hash, self._config.bcrypt_log_rounds)
+        if not matches or user is None:
             raise Unauthorized("email or password does not match")
         self._respond_with_token(resp, user, "successfully logged in")
 

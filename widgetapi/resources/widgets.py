@@ -1,6 +1,7 @@
 """/widgets: any user reads, administrators write."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import falcon
@@ -95,7 +96,7 @@ def widget_url(req: falcon.Request, name: str) -> str:
     return f"{req.prefix}/api/v1/widgets/{name}"
 
 
-def represent(req: falcon.Request, widget: Widget, now: Any) -> dict[str, Any]:
+def represent(req: falcon.Request, widget: Widget, now: datetime) -> dict[str, Any]:
     return {
         "name": widget.name,
         "info_url": widget.info_url,
