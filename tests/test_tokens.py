@@ -1,0 +1,330 @@
+"""Access tokens: widgetapi.tokens on its own, then every kind of bad token against the API."""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import falcon
+import jwt
+import pytest
+import webtest
+from conftest import SECRET_KEY, bearer, login, register
+
+from widgetapi.app import create_app
+from widgetapi.config import Config
+from widgetapi.models import User
+from widgetapi.timeutil import utcnow
+from widgetapi.tokens import TokenExpired, TokenInvalid, decode_token, issue_token
+
+USER = "/api/v1/auth/user"
+LOGOUT = "/api/v1/auth/logout"
+REALM = 'Bearer realm="widgetapi"'
+INVALID = "Invalid token. Please log in again."
+EXPIRED = "Access token expired. Please log in again."
+BLACKLISTED = "Token blacklisted. Please log in again."
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_json(value: Any) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def unb64url_json(part: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def forge(header: dict[str, Any], payload: dict[str, Any], key: str = SECRET_KEY,
+          digest: Any = hashlib.sha256) -> str:
+    """A JWT with exactly this header, HMAC-signed with `digest`: whatever the header claims."""
+    signing_input = f"{b64url_json(header)}.{b64url_json(payload)}"
+    signature = hmac.new(key.encode(), signing_input.encode(), digest).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def claims_for(public_id: uuid.UUID | str, admin: bool = False, lifetime: int = 300) -> dict[str, Any]:
+    now = int(time.time())
+    return {"sub": str(public_id), "admin": admin, "iat": now, "exp": now + lifetime, "jti": uuid.uuid4().hex}
+
+
+# widgetapi.tokens on its own
+
+
+def test_issue_then_decode_round_trip() -> None:
+    public_id = uuid.uuid4()
+    before = utcnow().replace(microsecond=0)
+    token = issue_token(public_id, True, SECRET_KEY, 600)
+    claims = decode_token(token, SECRET_KEY)
+    assert claims.public_id == public_id
+    assert claims.admin is True
+    assert before <= claims.issued_at <= utcnow()
+    assert claims.expires_at - claims.issued_at == timedelta(seconds=600)
+    assert claims.issued_at.tzinfo is None  # naive UTC, like the database
+    assert claims.seconds_left(claims.issued_at) == 600
+    assert claims.seconds_left(claims.expires_at + timedelta(seconds=5)) == 0
+
+
+def test_issued_token_claims() -> None:
+    public_id = uuid.uuid4()
+    token = issue_token(public_id, False, SECRET_KEY, 900)
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    payload = jwt.decode(token, SECRET_KEY, algorithms=["HS256"])
+    assert set(payload) == {"sub", "admin", "iat", "exp", "jti"}
+    assert isinstance(payload["sub"], str)
+    assert uuid.UUID(payload["sub"]) == public_id
+    assert payload["admin"] is False
+    assert isinstance(payload["iat"], int)
+    assert payload["exp"] - payload["iat"] == 900
+    assert isinstance(payload["jti"], str) and payload["jti"]
+
+
+def test_jti_is_unique_per_token() -> None:
+    public_id = uuid.uuid4()
+    now = utcnow()
+    tokens = [issue_token(public_id, False, SECRET_KEY, 60, now=now) for _ in range(20)]
+    jtis = {decode_token(token, SECRET_KEY).jti for token in tokens}
+    assert len(jtis) == 20
+
+
+def test_issue_token_with_a_past_now_is_expired() -> None:
+    token = issue_token(uuid.uuid4(), False, SECRET_KEY, 60, now=utcnow() - timedelta(hours=1))
+    with pytest.raises(TokenExpired) as raised:
+        decode_token(token, SECRET_KEY)
+    assert str(raised.value) == EXPIRED
+
+
+def test_decode_with_another_key_is_invalid() -> None:
+    token = issue_token(uuid.uuid4(), False, "another-secret-key-that-is-long-enough", 60)
+    with pytest.raises(TokenInvalid) as raised:
+        decode_token(token, SECRET_KEY)
+    assert str(raised.value) == INVALID
+
+
+@pytest.mark.parametrize("missing", ["sub", "admin", "iat", "exp", "jti"])
+def test_decode_requires_every_claim(missing: str) -> None:
+    payload = claims_for(uuid.uuid4())
+    del payload[missing]
+    with pytest.raises(TokenInvalid):
+        decode_token(forge({"alg": "HS256", "typ": "JWT"}, payload), SECRET_KEY)
+
+
+@pytest.mark.parametrize("change", [
+    {"admin": "true"}, {"admin": 1}, {"jti": ""}, {"jti": 42}, {"sub": "not-a-uuid"}, {"sub": 42},
+    {"iat": "yesterday"}, {"exp": "tomorrow"}, {"exp": 10**20},
+])
+def test_decode_rejects_claims_of_the_wrong_kind(change: dict[str, Any]) -> None:
+    payload = {**claims_for(uuid.uuid4()), **change}
+    with pytest.raises(TokenInvalid):
+        decode_token(forge({"alg": "HS256", "typ": "JWT"}, payload), SECRET_KEY)
+
+
+# Bad tokens against the API
+
+
+def assert_refused(response: webtest.TestResponse, message: str) -> None:
+    assert response.status_int == 401
+    assert response.json == {"status": "fail", "message": message}
+    assert response.headers["WWW-Authenticate"] == (
+        f'{REALM}, error="invalid_token", error_description="{message}"')
+
+
+@pytest.fixture
+def alice(testapp: webtest.TestApp) -> User:
+    register(testapp, "alice@example.com")
+    user = User.by_email("alice@example.com")
+    assert user is not None
+    return user
+
+
+def get_user(testapp: webtest.TestApp, token: str) -> webtest.TestResponse:
+    return testapp.get(USER, headers=bearer(token), expect_errors=True)
+
+
+def test_a_good_token_is_accepted(testapp: webtest.TestApp, alice: User) -> None:
+    token = forge({"alg": "HS256", "typ": "JWT"}, claims_for(alice.public_id))
+    assert get_user(testapp, token).json["email"] == "alice@example.com"
+
+
+def test_the_bearer_scheme_is_case_insensitive(testapp: webtest.TestApp, alice: User) -> None:
+    token = login(testapp, "alice@example.com")
+    testapp.get(USER, headers={"Authorization": f"bearer {token}"}, status=200)
+    testapp.get(USER, headers={"Authorization": f"BEARER {token}"}, status=200)
+
+
+def test_modified_payload_is_refused(testapp: webtest.TestApp, alice: User) -> None:
+    token = login(testapp, "alice@example.com")
+    header, payload, signature = token.split(".")
+    claims = unb64url_json(payload)
+    assert claims["admin"] is False
+    forged = ".".join([header, b64url_json({**claims, "admin": True}), signature])
+    assert_refused(get_user(testapp, forged), INVALID)
+
+
+def test_modified_signature_is_refused(testapp: webtest.TestApp, alice: User) -> None:
+    token = login(testapp, "alice@example.com")
+    header, payload, signature = token.split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    assert_refused(get_user(testapp, f"{header}.{payload}.{flipped}"), INVALID)
+
+
+def test_token_signed_with_another_key_is_refused(testapp: webtest.TestApp, alice: User) -> None:
+    token = issue_token(alice.public_id, False, "another-secret-key-that-is-long-enough", 300)
+    assert_refused(get_user(testapp, token), INVALID)
+
+
+def test_alg_none_token_is_refused(testapp: webtest.TestApp, alice: User) -> None:
+    payload = claims_for(alice.public_id, admin=True)
+    for header in ({"alg": "none", "typ": "JWT"}, {"alg": "None"}, {"alg": "NONE"}):
+        unsigned = f"{b64url_json(header)}.{b64url_json(payload)}."
+        assert_refused(get_user(testapp, unsigned), INVALID)
+
+
+@pytest.mark.parametrize(("algorithm", "digest"), [("HS384", hashlib.sha384), ("HS512", hashlib.sha512)])
+def test_token_with_another_hmac_algorithm_is_refused(
+        testapp: webtest.TestApp, alice: User, algorithm: str, digest: Any) -> None:
+    """Correctly signed with the right key, but not HS256."""
+    token = forge({"alg": algorithm, "typ": "JWT"}, claims_for(alice.public_id), digest=digest)
+    assert jwt.decode(token, SECRET_KEY, algorithms=[algorithm])["sub"] == str(alice.public_id)
+    assert_refused(get_user(testapp, token), INVALID)
+
+
+def test_token_with_an_rs256_header_is_refused(testapp: webtest.TestApp, alice: User) -> None:
+    """The algorithm-confusion attack: claims RS256, signed with HMAC over the secret."""
+    token = forge({"alg": "RS256", "typ": "JWT"}, claims_for(alice.public_id))
+    assert_refused(get_user(testapp, token), INVALID)
+
+
+def test_header_alg_mismatch_is_refused(testapp: webtest.TestApp, alice: User) -> None:
+    """Says HS256, but signed with SHA-512."""
+    token = forge({"alg": "HS256", "typ": "JWT"}, claims_for(alice.public_id), digest=hashlib.sha512)
+    assert_refused(get_user(testapp, token), INVALID)
+
+
+def test_expired_token_is_refused(testapp: webtest.TestApp, alice: User, config: Config) -> None:
+    past = utcnow() - timedelta(seconds=config.token_expire_seconds + 10)
+    token = issue_token(alice.public_id, False, SECRET_KEY, config.token_expire_seconds, now=past)
+    assert_refused(get_user(testapp, token), EXPIRED)
+
+
+def test_token_really_expires(app: falcon.App, config: Config) -> None:
+    """An app whose tokens live one second: the token works, then after two it is expired."""
+    short_lived = webtest.TestApp(create_app(dataclasses.replace(config, token_expire_seconds=1)))
+    response = short_lived.post_json("/api/v1/auth/register",
+                                     {"email": "alice@example.com", "password": "correct horse battery"})
+    assert response.json["expires_in"] == 1
+    token = response.json["access_token"]
+    short_lived.get(USER, headers=bearer(token), status=200)
+    time.sleep(2.1)
+    assert_refused(short_lived.get(USER, headers=bearer(token), expect_errors=True), EXPIRED)
+
+
+@pytest.mark.parametrize("missing", ["sub", "admin", "iat", "exp", "jti"])
+def test_token_missing_a_claim_is_refused(testapp: webtest.TestApp, alice: User, missing: str) -> None:
+    payload = claims_for(alice.public_id)
+    del payload[missing]
+    assert_refused(get_user(testapp, forge({"alg": "HS256", "typ": "JWT"}, payload)), INVALID)
+
+
+@pytest.mark.parametrize("sub", ["not-a-uuid", "", "1", "alice@example.com"])
+def test_token_whose_sub_is_not_a_uuid_is_refused(testapp: webtest.TestApp, alice: User, sub: str) -> None:
+    payload = {**claims_for(alice.public_id), "sub": sub}
+    assert_refused(get_user(testapp, forge({"alg": "HS256", "typ": "JWT"}, payload)), INVALID)
+
+
+def test_token_of_an_unknown_user_is_refused(testapp: webtest.TestApp, alice: User) -> None:
+    token = issue_token(uuid.uuid4(), False, SECRET_KEY, 300)
+    assert_refused(get_user(testapp, token), INVALID)
+
+
+def test_token_of_a_deleted_user_is_refused(testapp: webtest.TestApp, alice: User) -> None:
+    token = login(testapp, "alice@example.com")
+    testapp.get(USER, headers=bearer(token), status=200)
+    assert User.delete().where(User.id == alice.id).execute() == 1
+    assert_refused(get_user(testapp, token), INVALID)
+    # Registering the same email again makes a new user, whom the old token does not name.
+    register(testapp, "alice@example.com")
+    assert_refused(get_user(testapp, token), INVALID)
+
+
+@pytest.mark.parametrize("garbage", [
+    "garbage", "a.b.c", "...", "a.b", "a.b.c.d", "eyJhbGciOiJIUzI1NiJ9",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln",
+    "bm90IGpzb24.bm90IGpzb24.c2ln", "%%%.%%%.%%%", "x" * 5000,
+])
+def test_malformed_token_is_refused(testapp: webtest.TestApp, alice: User, garbage: str) -> None:
+    assert_refused(get_user(testapp, garbage), INVALID)
+
+
+def test_token_of_a_non_object_payload_is_refused(testapp: webtest.TestApp, alice: User) -> None:
+    header = b64url_json({"alg": "HS256", "typ": "JWT"})
+    for payload in ([1, 2], "text", 42, None):
+        signing_input = f"{header}.{b64url_json(payload)}"
+        signature = hmac.new(SECRET_KEY.encode(), signing_input.encode(), hashlib.sha256).digest()
+        assert_refused(get_user(testapp, f"{signing_input}.{b64url(signature)}"), INVALID)
+
+
+@pytest.mark.parametrize("authorization", ["Bearer", "Bearer ", "Bearer    ", "bearer\t"])
+def test_bearer_with_an_empty_token_is_refused(testapp: webtest.TestApp, authorization: str) -> None:
+    response = testapp.get(USER, headers={"Authorization": authorization}, expect_errors=True)
+    assert_refused(response, INVALID)
+
+
+def test_no_authorization_header(testapp: webtest.TestApp) -> None:
+    response = testapp.get(USER, status=401)
+    assert response.json == {"status": "fail", "message": "Unauthorized"}
+    assert response.headers["WWW-Authenticate"] == REALM
+
+
+@pytest.mark.parametrize("authorization", [
+    "Basic " + base64.b64encode(b"alice@example.com:correct horse battery").decode(),
+    "Token abc", "Digest username=alice", "",
+])
+def test_another_scheme_is_no_token(testapp: webtest.TestApp, alice: User, authorization: str) -> None:
+    response = testapp.get(USER, headers={"Authorization": authorization}, status=401)
+    assert response.json == {"status": "fail", "message": "Unauthorized"}
+    assert response.headers["WWW-Authenticate"] == REALM
+
+
+def test_bad_tokens_are_refused_on_every_protected_route(
+        testapp: webtest.TestApp, alice: User, admin_headers: dict[str, str]) -> None:
+    bad = bearer(issue_token(alice.public_id, True, "another-secret-key-that-is-long-enough", 300))
+    requests = [
+        ("GET", "/api/v1/auth/user"), ("POST", "/api/v1/auth/logout"), ("GET", "/api/v1/users"),
+        ("GET", "/api/v1/widgets"), ("POST", "/api/v1/widgets"), ("GET", "/api/v1/widgets/thing"),
+        ("PUT", "/api/v1/widgets/thing"), ("DELETE", "/api/v1/widgets/thing"),
+    ]
+    for method, path in requests:
+        response = testapp.request(path, method=method, headers=bad, expect_errors=True)
+        assert_refused(response, INVALID)
+        response = testapp.request(path, method=method, expect_errors=True)
+        assert response.status_int == 401, (method, path)
+        assert response.headers["WWW-Authenticate"] == REALM
+
+
+def test_logout_is_seen_by_another_app_instance(app: falcon.App, config: Config) -> None:
+    """The blacklist lives in the database, not in an app object: a second app on the same
+    database refuses a token logged out through the first. (Both bind the models' one
+    database proxy, so this is about the app objects; other processes are tested elsewhere.)"""
+    first = webtest.TestApp(app)
+    token = register(first, "alice@example.com")
+    second = webtest.TestApp(create_app(config))
+    second.get(USER, headers=bearer(token), status=200)
+    first.post(LOGOUT, headers=bearer(token), status=200)
+    assert_refused(second.get(USER, headers=bearer(token), expect_errors=True), BLACKLISTED)
+    assert_refused(first.get(USER, headers=bearer(token), expect_errors=True), BLACKLISTED)
+
+
+def test_token_lifetime_matches_config(testapp: webtest.TestApp, config: Config) -> None:
+    token = register(testapp, "alice@example.com")
+    payload = jwt.decode(token, SECRET_KEY, algorithms=["HS256"])
+    assert payload["exp"] - payload["iat"] == config.token_expire_seconds
+    assert abs(payload["iat"] - datetime.now(timezone.utc).timestamp()) < 60
