@@ -33,7 +33,10 @@ def parse_date_or_datetime(text: str) -> datetime:
         offset = timedelta(hours=int(off_h), minutes=int(off_m))
         if offset >= timedelta(hours=24):
             raise ValueError(f"{text!r} has an offset out of range")
-        parsed -= offset if sign == "+" else -offset
+        try:
+            parsed -= offset if sign == "+" else -offset
+        except OverflowError:  # e.g. 9999-12-31T23:00-02:00 is after the last datetime
+            raise ValueError(f"{text!r} is out of range in UTC") from None
     return parsed
 
 
