@@ -31,7 +31,7 @@ def parse_date_or_datetime(text: str) -> datetime:
     parsed = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro)
     if sign:
         offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        if offset >= timedelta(hours=24):
+        if int(off_m) > 59 or offset >= timedelta(hours=24):
             raise ValueError(f"{text!r} has an offset out of range")
         try:
             parsed -= offset if sign == "+" else -offset
