@@ -104,6 +104,16 @@ def test_json_that_is_not_utf8_is_400(testapp: webtest.TestApp) -> None:
     assert_error(response, 400, "The body is not valid JSON")
 
 
+@pytest.mark.parametrize("path", [REGISTER, LOGIN])
+@pytest.mark.parametrize("field", ["email", "password"])
+def test_json_with_a_lone_surrogate_is_400(testapp: webtest.TestApp, path: str, field: str) -> None:
+    """Valid JSON syntax, but "\\ud800" is no character: no database or bcrypt can take it."""
+    body = {"email": "alice@example.com", "password": PASSWORD}
+    body[field] = "\ud800" + body[field]
+    response = testapp.post_json(path, body, expect_errors=True)
+    assert_error(response, 400, "The body is not valid JSON")
+
+
 def test_form_that_is_not_utf8_is_400(testapp: webtest.TestApp) -> None:
     response = testapp.post(REGISTER, b"email=caf\xe9@example.com&password=x",
                             content_type="application/x-www-form-urlencoded", expect_errors=True)

@@ -34,7 +34,10 @@ def _parse_json(raw: bytes) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
+        # A "\ud800" escape parses to a lone surrogate, which no database or encoder takes
+        # (I-JSON, RFC 7493, forbids it): refuse it here rather than fail later with a 500.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeDecodeError and UnicodeEncodeError too
         raise falcon.HTTPBadRequest(description="The body is not valid JSON") from None
     if not isinstance(data, dict):
         raise falcon.HTTPBadRequest(description="The body must be a JSON object")
