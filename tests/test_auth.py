@@ -109,7 +109,7 @@ def register_fails(testapp: webtest.TestApp, body: object) -> dict[str, str]:
 
 @pytest.mark.parametrize("email", [
     "not-an-email", "no-at.example.com", "a@b", "two@@example.com", "sp ace@example.com",
-    "a@exa mple.com", "@example.com", "a@.", "",
+    "a@exa mple.com", "@example.com", "a@.", "", "nul\x00@example.com", "tab@exa\tmple.com",
 ])
 def test_register_rejects_a_bad_email(testapp: webtest.TestApp, email: str) -> None:
     errors = register_fails(testapp, {"email": email, "password": PASSWORD})
@@ -245,6 +245,11 @@ def test_login_does_not_truncate_a_long_password(testapp: webtest.TestApp) -> No
     response = testapp.post_json(LOGIN, {"email": "alice@example.com", "password": password + "extra"},
                                  status=401)
     assert_no_match(response)
+
+
+def test_login_with_a_control_character_in_the_email_is_400(testapp: webtest.TestApp) -> None:
+    response = testapp.post_json(LOGIN, {"email": "a\x00b@example.com", "password": PASSWORD}, status=400)
+    assert response.json["errors"] == {"email": "a\x00b@example.com is not a valid email"}
 
 
 def test_login_validation(testapp: webtest.TestApp) -> None:

@@ -44,7 +44,8 @@ def test_valid_emails(email: str) -> None:
 
 
 @pytest.mark.parametrize("email", ["", "plain", "no-at.example.com", "a@b", "a@@b.co", "a@b@c.co",
-                                   "a b@c.co", "a@b .co", " a@b.co", "a@b.co\n", "@b.co", "a@.", "a@b."])
+                                   "a b@c.co", "a@b .co", " a@b.co", "a@b.co\n", "@b.co", "a@.", "a@b.",
+                                   "a\x00b@c.co", "a@b.c\x00o", "a\x1b@b.co", "a\x7f@b.co"])
 def test_invalid_emails(email: str) -> None:
     assert rejects(check_email, email) == f"{email} is not a valid email"
 
@@ -72,6 +73,7 @@ def test_valid_http_urls(url: str) -> None:
     "http://exa mple.com", "http://example.com/a b", " http://example.com", "http://example.com\t",
     "http://example.com:99999", "http://example.com:abc", "http://example.com:0", "http://example.com:-1",
     "http://[::1", "http://[not-ipv6]/",
+    "http://example.com/\x00", "http://exa\x00mple.com/", "http://example.com/\x1b[31m", "http://example.com/\x7f",
 ])
 def test_invalid_http_urls(url: str) -> None:
     assert rejects(check_http_url, url) == f"{url} is not a valid http or https URL"

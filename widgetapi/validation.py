@@ -16,7 +16,9 @@ from widgetapi.passwords import BCRYPT_MAX_BYTES
 from widgetapi.timeutil import parse_date_or_datetime, utcnow
 
 SPEC_URI = "urn:widgetapi:openapi"
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
+# Control characters: never in a URL, and PostgreSQL text cannot hold NUL.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 formats = jsonschema.FormatChecker(formats=())
 
@@ -37,7 +39,7 @@ def check_http_url(value: object) -> bool:
         valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
     except ValueError:  # a bad port or IPv6 literal
         valid = False
-    if not valid or any(c.isspace() for c in value):
+    if not valid or any(c.isspace() for c in value) or CONTROL.search(value):
         raise ValueError(f"{value} is not a valid http or https URL")
     return True
 
