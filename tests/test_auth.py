@@ -252,6 +252,11 @@ def test_login_with_a_control_character_in_the_email_is_400(testapp: webtest.Tes
     assert response.json["errors"] == {"email": "a\x00b@example.com is not a valid email"}
 
 
+def test_login_with_an_empty_password_is_400(testapp: webtest.TestApp) -> None:
+    response = testapp.post(LOGIN, {"email": "alice@example.com", "password": ""}, status=400)
+    assert response.json["errors"] == {"password": "must not be empty"}
+
+
 def test_login_validation(testapp: webtest.TestApp) -> None:
     response = testapp.post_json(LOGIN, {"email": "bad", "extra": 1}, status=400)
     assert response.json == {"status": "fail", "message": INVALID, "errors": {

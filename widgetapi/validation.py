@@ -121,7 +121,7 @@ def _message(error: jsonschema.ValidationError) -> str:
         return {"string": "must be a string", "integer": "must be a whole number",
                 "boolean": "must be true or false", "object": "must be an object"}.get(value, error.message)
     if error.validator == "minLength":
-        return f"must be at least {value} characters"
+        return "must not be empty" if value == 1 else f"must be at least {value} characters"
     if error.validator == "maxLength":
         return f"must be at most {value} characters"
     if error.validator == "minimum":
