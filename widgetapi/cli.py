@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+import peewee
+
 from widgetapi import operations
 from widgetapi.config import Config, ConfigError
 
@@ -43,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](config, args)
     except (ConfigError, operations.OperationFailed) as error:
         print(f"widgetapi: {error}", file=sys.stderr)
+        return 2
+    except peewee.DatabaseError as error:  # e.g. an SQLite file in a missing directory
+        print(f"widgetapi: cannot use the database: {error}", file=sys.stderr)
         return 2
 
 
