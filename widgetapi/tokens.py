@@ -46,7 +46,9 @@ def issue_token(public_id: uuid.UUID, admin: bool, secret_key: str, lifetime: in
     payload = {
         "sub": str(public_id),
         "admin": admin,
-        "iat": issued,
+        # A NumericDate with microseconds (RFC 7519 allows fractions): a logout everywhere
+        # refuses tokens issued before it, even within the same second, and not those after.
+        "iat": issued.timestamp(),
         "exp": issued + timedelta(seconds=lifetime),
         "jti": uuid.uuid4().hex,
     }
