@@ -18,7 +18,7 @@ import webtest
 from widgetapi import operations
 from widgetapi.app import create_app
 from widgetapi.config import Config
-from widgetapi.db import close_database, database
+from widgetapi.db import close_database, database, open_database
 from widgetapi.models import MODELS
 
 TEST_DATABASE_URL = os.environ.get("WIDGETAPI_TEST_DATABASE_URL", "").strip()
@@ -70,7 +70,7 @@ def app(config: Config) -> Iterator[falcon.App]:
     drop_tables()
     operations.init_db()
     yield application
-    close_database()  # a request left nothing open; connections left by the test itself go
+    open_database(config.database_url)  # again: the test may have bound the models elsewhere
     drop_tables()
     close_database()
 

@@ -94,3 +94,17 @@ def test_a_logged_out_everywhere_token_cannot_log_out_everywhere_again(testapp: 
     testapp.post(LOGOUT_ALL, headers=bearer(token), status=200)
     response = testapp.post(LOGOUT_ALL, headers=bearer(token), status=401)
     assert response.json["message"] == BLACKLISTED
+
+
+def test_a_token_issued_after_logout_all_is_stamped_after_it(testapp: webtest.TestApp) -> None:
+    """Even when the clock has not moved past the cutoff (same microsecond, or a clock behind
+    the one that logged out), a new token's iat lands after it, so it is not refused."""
+    register(testapp, "alice@example.com")
+    user = User.by_email("alice@example.com")
+    assert user is not None
+    cutoff = utcnow() + timedelta(hours=1)
+    user.tokens_valid_after = cutoff
+    assert user.token_issue_time() == cutoff + timedelta(microseconds=1)
+    assert not user.refuses_token(user.token_issue_time())
+    user.tokens_valid_after = None
+    assert user.token_issue_time() <= utcnow()

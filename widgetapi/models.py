@@ -50,6 +50,14 @@ class User(BaseModel):
             return True
         return self.tokens_valid_after is not None and issued_at <= self.tokens_valid_after
 
+    def token_issue_time(self) -> datetime:
+        """When a token issued now says it was issued: after the last logout everywhere,
+        even one in this very microsecond."""
+        now = utcnow()
+        if self.tokens_valid_after is not None and now <= self.tokens_valid_after:
+            return self.tokens_valid_after + timedelta(microseconds=1)
+        return now
+
     def revoke_all_tokens(self, issued_at_least: datetime) -> None:
         """Log out everywhere: refuse every token issued until now, and at least those
         issued until `issued_at_least` (the calling token's iat, should this clock lag)."""

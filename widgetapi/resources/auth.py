@@ -44,7 +44,8 @@ class _TokenIssuer:
         resp.media = {
             "status": "success",
             "message": message,
-            "access_token": issue_token(user.public_id, user.admin, self._config.secret_key, lifetime),
+            "access_token": issue_token(user.public_id, user.admin, self._config.secret_key, lifetime,
+                                        now=user.token_issue_time()),
             "token_type": "bearer",
             "expires_in": lifetime,
         }
