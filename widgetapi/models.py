@@ -39,9 +39,13 @@ class User(BaseModel):
     def for_token(cls, public_id: uuid.UUID, jti: str) -> User | None:
         """The token's user, with `token_revoked` telling whether the token was logged out:
         one query for both, since every authenticated request asks."""
+        return cast("User | None", cls.for_token_query(public_id, jti).get_or_none())
+
+    @classmethod
+    def for_token_query(cls, public_id: uuid.UUID, jti: str) -> peewee.ModelSelect[User]:
         revoked = RevokedToken.select(peewee.SQL("1")).where(RevokedToken.jti == jti)
         query = cls.select(cls, peewee.fn.EXISTS(revoked).alias("token_revoked"))
-        return cast("User | None", query.where(cls.public_id == public_id).get_or_none())
+        return query.where(cls.public_id == public_id)
 
     def refuses_token(self, issued_at: datetime) -> bool:
         """Whether a token issued at `issued_at` is logged out: on its own (a user from
