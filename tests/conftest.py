@@ -1,12 +1,15 @@
 """Fixtures: a fresh database and app per test, and helpers to get tokens.
 
 The suite runs on a temporary SQLite file by default; set WIDGETAPI_TEST_DATABASE_URL
-(e.g. postgresql://postgres@127.0.0.1:5432/test) to run it on PostgreSQL instead.
+(e.g. postgresql://postgres@127.0.0.1:5432/widgetapi_test) to run it on PostgreSQL instead.
+The tests create that database when it is missing (and then drop it at the end), and in
+any case create and drop widgetapi's tables in it: name a database for tests alone.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from urllib.parse import urlparse
 
 import falcon
 import pytest
@@ -15,16 +18,38 @@ import webtest
 from widgetapi import operations
 from widgetapi.app import create_app
 from widgetapi.config import Config
-from widgetapi.db import database
-from widgetapi.models import MODELS, create_tables
+from widgetapi.db import close_database, database, open_database
+from widgetapi.models import MODELS
+
+TEST_DATABASE_URL = os.environ.get("WIDGETAPI_TEST_DATABASE_URL", "").strip()
 
 PASSWORD = "correct horse battery"
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
 
 
+def on_postgresql() -> bool:
+    return urlparse(TEST_DATABASE_URL).scheme in ("postgres", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgresql_database() -> Iterator[str | None]:
+    """The PostgreSQL test database's URL (None on SQLite): created for the session when it
+    does not exist yet, and then dropped at its end."""
+    if not on_postgresql():
+        yield None
+        return
+    import pgadmin
+
+    created = pgadmin.create_database_if_missing(TEST_DATABASE_URL)
+    yield TEST_DATABASE_URL
+    close_database()
+    if created:
+        pgadmin.drop_database(TEST_DATABASE_URL)
+
+
 @pytest.fixture
-def database_url(tmp_path) -> str:
-    return os.environ.get("WIDGETAPI_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
+def database_url(tmp_path, postgresql_database: str | None) -> str:
+    return postgresql_database or TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'test.db'}"
 
 
 @pytest.fixture
@@ -33,15 +58,21 @@ def config(database_url: str) -> Config:
                   token_expire_seconds=5, bcrypt_log_rounds=4)
 
 
+def drop_tables() -> None:
+    with database.connection_context():
+        database.drop_tables(MODELS, safe=True)
+
+
 @pytest.fixture
 def app(config: Config) -> Iterator[falcon.App]:
+    """The app on an empty database; its tables are dropped and its connections closed after."""
     application = create_app(config)
-    with database.connection_context():
-        database.drop_tables(MODELS, safe=True)
-    create_tables()
+    drop_tables()
+    operations.init_db()
     yield application
-    with database.connection_context():
-        database.drop_tables(MODELS, safe=True)
+    open_database(config.database_url)  # again: the test may have bound the models elsewhere
+    drop_tables()
+    close_database()
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from widgetapi.auth import Authentication
 from widgetapi.config import Config
 from widgetapi.db import ConnectionPerRequest, open_database
 from widgetapi.errors import ERROR_HANDLERS, serialize_error
-from widgetapi.resources.auth import CurrentUser, Login, Logout, Registration
+from widgetapi.purge import OpportunisticPurge
+from widgetapi.resources.auth import CurrentUser, Login, Logout, LogoutEverywhere, Registration
 from widgetapi.resources.service import Health, Spec
 from widgetapi.resources.users import Users
 from widgetapi.resources.widgets import Widgets
@@ -23,10 +24,14 @@ EXPOSED_HEADERS = ["Location", "Link", "Total-Count", "WWW-Authenticate"]
 def create_app(config: Config) -> falcon.App:
     """A WSGI app serving the API from the database in `config`; models bind to it,
     so a process serves one database."""
-    db = open_database(config.database_url)
+    db = open_database(config.database_url, max_connections=config.database_pool_size)
     validator = Validator(load_spec())
 
-    middleware: list[Any] = [ConnectionPerRequest(db), Authentication(config.secret_key)]
+    middleware: list[Any] = [
+        OpportunisticPurge(config.purge_interval_seconds),
+        ConnectionPerRequest(db),
+        Authentication(config.secret_key),
+    ]
     if config.cors_allow_origins:
         middleware.insert(0, falcon.CORSMiddleware(
             allow_origins=list(config.cors_allow_origins), expose_headers=EXPOSED_HEADERS))
@@ -36,6 +41,7 @@ def create_app(config: Config) -> falcon.App:
     app.add_route(f"{API}/auth/login", Login(config, validator))
     app.add_route(f"{API}/auth/user", CurrentUser())
     app.add_route(f"{API}/auth/logout", Logout())
+    app.add_route(f"{API}/auth/logout-all", LogoutEverywhere())
     widgets = Widgets(validator)
     app.add_route(f"{API}/widgets", widgets)
     app.add_route(f"{API}/widgets/{{name}}", widgets, suffix="item")

@@ -28,7 +28,7 @@ class Authentication:
         user = User.for_token(claims.public_id, claims.jti)
         if user is None:
             raise Unauthorized("Invalid token. Please log in again.", invalid_token=True)
-        if user.token_revoked:
+        if user.refuses_token(claims.issued_at):
             raise Unauthorized("Token blacklisted. Please log in again.", invalid_token=True)
         req.context.user = user
         req.context.claims = claims

@@ -1,4 +1,4 @@
-"""The `widgetapi` command: serve, init-db, create-admin, seed."""
+"""The `widgetapi` command: serve, init-db, create-admin, seed, purge-tokens."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 import peewee
 
@@ -25,7 +26,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--threads", type=int, default=4)
 
-    commands.add_parser("init-db", help="create missing tables")
+    commands.add_parser("init-db", help="create missing tables and bring older ones up to date")
 
     admin = commands.add_parser(
         "create-admin", help="create an administrator, or promote an existing user",
@@ -34,6 +35,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
     seed = commands.add_parser("seed", help="add sample widgets owned by an administrator")
     seed.add_argument("--count", type=int, default=10)
+
+    commands.add_parser("purge-tokens", help="remove logged-out tokens that have expired from the blacklist")
     return parser.parse_args(argv)
 
 
@@ -56,6 +59,10 @@ def serve(config: Config, args: argparse.Namespace) -> int:
 
     from widgetapi.app import create_app
 
+    if args.threads < 1:
+        raise ConfigError("--threads must be 1 or more")
+    # a PostgreSQL connection per thread, and one for the background blacklist purge
+    config = replace(config, database_pool_size=args.threads + 1)
     app = create_app(config)
     operations.init_db()
     base = f"http://{args.host}:{args.port}/api/v1"
@@ -101,7 +108,15 @@ def seed(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": serve, "init-db": init_db, "create-admin": create_admin, "seed": seed}
+def purge_tokens(config: Config, args: argparse.Namespace) -> int:
+    operations.open_and_init(config)
+    count = operations.purge_tokens()
+    print(f"Removed {count} expired tokens from the blacklist")
+    return 0
+
+
+COMMANDS = {"serve": serve, "init-db": init_db, "create-admin": create_admin, "seed": seed,
+            "purge-tokens": purge_tokens}
 
 if __name__ == "__main__":
     raise SystemExit(main())

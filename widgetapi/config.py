@@ -12,9 +12,9 @@ MIN_SECRET_KEY_LENGTH = 32
 INSECURE_DEV_KEY = "insecure-development-key-do-not-use-in-production"
 
 _DEFAULTS = {
-    "development": {"TOKEN_EXPIRE_SECONDS": 900, "BCRYPT_LOG_ROUNDS": 4},
-    "testing": {"TOKEN_EXPIRE_SECONDS": 5, "BCRYPT_LOG_ROUNDS": 4},
-    "production": {"TOKEN_EXPIRE_SECONDS": 3600, "BCRYPT_LOG_ROUNDS": 12},
+    "development": {"TOKEN_EXPIRE_SECONDS": 900, "BCRYPT_LOG_ROUNDS": 4, "DATABASE_POOL_SIZE": 5},
+    "testing": {"TOKEN_EXPIRE_SECONDS": 5, "BCRYPT_LOG_ROUNDS": 4, "DATABASE_POOL_SIZE": 5},
+    "production": {"TOKEN_EXPIRE_SECONDS": 3600, "BCRYPT_LOG_ROUNDS": 12, "DATABASE_POOL_SIZE": 5},
 }
 
 
@@ -30,6 +30,10 @@ class Config:
     token_expire_seconds: int = 900
     bcrypt_log_rounds: int = 4
     cors_allow_origins: tuple[str, ...] = ()
+    # PostgreSQL connections per process: one per server thread, plus one for background work.
+    database_pool_size: int = 5
+    # How often a process purges expired tokens from the blacklist, in the background.
+    purge_interval_seconds: int = 600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -46,6 +50,7 @@ class Config:
             token_expire_seconds=_whole_number(environ, "TOKEN_EXPIRE_SECONDS", defaults, 1, 10**8),
             bcrypt_log_rounds=_whole_number(environ, "BCRYPT_LOG_ROUNDS", defaults, 4, 31),
             cors_allow_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            database_pool_size=_whole_number(environ, "DATABASE_POOL_SIZE", defaults, 2, 1000),
         )
 
 

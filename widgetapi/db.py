@@ -1,13 +1,19 @@
 """The database handle: opened from DATABASE_URL, one connection per request."""
 from __future__ import annotations
 
+import importlib.util
+import logging
+from typing import Any
 from urllib.parse import urlparse
 
 import falcon
 import peewee
 from playhouse import db_url
+from playhouse.pool import MaxConnectionsExceeded, PooledDatabase, PooledPostgresqlDatabase
 
 from widgetapi.config import ConfigError
+
+log = logging.getLogger(__name__)
 
 database = peewee.DatabaseProxy()
 
@@ -17,9 +23,20 @@ SQLITE_PRAGMAS = {"foreign_keys": 1, "synchronous": "normal"}
 # with "database is locked".
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
+# PostgreSQL pool: a request waits this long for a free connection before it gets a 503;
+# connections are replaced after STALE seconds so server-side idle limits never bite; an
+# unreachable server fails a request after CONNECT seconds instead of hanging it.
+POOL_WAIT_SECONDS = 10
+POOL_STALE_SECONDS = 300
+PG_CONNECT_TIMEOUT_SECONDS = 5
 
-def open_database(url: str) -> peewee.Database:
-    """Open the database named by a URL and bind the models to it."""
+# What a request sees when the database cannot serve it: the API answers 503.
+UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded)
+
+
+def open_database(url: str, max_connections: int = 5) -> peewee.Database:
+    """Open the database named by a URL and bind the models to it. PostgreSQL gets a pool
+    of at most `max_connections` (one per server thread, plus one for background work)."""
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         db = db_url.connect(url, pragmas=SQLITE_PRAGMAS, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
@@ -27,16 +44,42 @@ def open_database(url: str) -> peewee.Database:
             with db.connection_context():
                 db.pragma("journal_mode", "wal")
     elif scheme in ("postgres", "postgresql"):
-        db = db_url.connect(url)
+        db = _open_postgresql(url, max_connections)
     else:
         raise ConfigError(f"DATABASE_URL must start with sqlite:// or postgresql://, not {url!r}")
+    close_database()
     database.initialize(db)
     return db
 
 
+def _open_postgresql(url: str, max_connections: int) -> peewee.Database:
+    if importlib.util.find_spec("psycopg") is None:
+        raise ConfigError("PostgreSQL needs its driver: pip install 'widgetapi[postgres]'")
+    params: dict[str, Any] = db_url.parse(url, unquote_password=True, unquote_user=True)
+    if not params.get("database"):
+        raise ConfigError(f"DATABASE_URL names no database: {url!r}")
+    params.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_SECONDS)
+    return PooledPostgresqlDatabase(
+        max_connections=max_connections, stale_timeout=POOL_STALE_SECONDS,
+        timeout=POOL_WAIT_SECONDS, **params)
+
+
+def close_database() -> None:
+    """Close every connection of the database the models are bound to, if any (a pool's
+    idle connections too): for tests and for re-opening."""
+    db = database.obj
+    if db is None:
+        return
+    if isinstance(db, PooledDatabase):
+        db.close_all()
+    elif not db.is_closed():
+        db.close()
+
+
 class ConnectionPerRequest:
     """Falcon middleware: Peewee connects on the first query; this closes that connection
-    when the response is done, whether the responder succeeded or raised."""
+    (a pool takes it back) when the response is done, whether the responder succeeded or
+    raised, rolling back whatever transaction a failed request left open."""
 
     def __init__(self, db: peewee.Database) -> None:
         self._db = db
@@ -44,5 +87,36 @@ class ConnectionPerRequest:
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
     ) -> None:
-        if not self._db.is_closed():
+        if self._db.is_closed():
+            return
+        try:
+            if not req_succeeded or self._db.in_transaction():
+                self._roll_back()
             self._db.close()
+        except Exception:  # a broken connection must not turn the response into a 500
+            log.warning("discarding a database connection that failed to close", exc_info=True)
+            self._discard()
+
+    def _roll_back(self) -> None:
+        while self._db.in_transaction():
+            self._db.pop_transaction()
+        connection = self._db.connection()
+        if transaction_open(connection):
+            connection.rollback()
+
+    def _discard(self) -> None:
+        while self._db.in_transaction():
+            self._db.pop_transaction()
+        try:
+            self._db.close()  # resets this thread's state even when closing fails
+        except Exception:
+            log.warning("closing a broken database connection failed", exc_info=True)
+
+
+def transaction_open(connection: Any) -> bool:
+    """Whether a DB-API connection (psycopg 3 or sqlite3) is inside a transaction."""
+    info = getattr(connection, "info", None)
+    status = getattr(info, "transaction_status", None)
+    if status is not None:  # psycopg: anything but IDLE (0) is a transaction, failed or not
+        return bool(status != 0)
+    return bool(getattr(connection, "in_transaction", False))

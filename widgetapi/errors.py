@@ -8,7 +8,8 @@ from http import HTTPStatus
 from typing import Any
 
 import falcon
-import peewee
+
+from widgetapi.db import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -72,5 +73,5 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response,
 
 ERROR_HANDLERS = (
     (Exception, handle_unexpected),
-    ((peewee.OperationalError, peewee.InterfaceError), handle_database_unavailable),
+    (UNAVAILABLE, handle_database_unavailable),
 )

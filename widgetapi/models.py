@@ -24,6 +24,8 @@ class User(BaseModel):
     public_id = peewee.UUIDField(unique=True, default=uuid.uuid4)
     admin = peewee.BooleanField(default=False)
     registered_on = peewee.DateTimeField(default=utcnow)
+    # Logout everywhere: tokens issued at or before this time are refused.
+    tokens_valid_after = peewee.DateTimeField(null=True)
     token_revoked: bool  # only on users from for_token()
 
     class Meta:
@@ -37,9 +39,35 @@ class User(BaseModel):
     def for_token(cls, public_id: uuid.UUID, jti: str) -> User | None:
         """The token's user, with `token_revoked` telling whether the token was logged out:
         one query for both, since every authenticated request asks."""
+        return cast("User | None", cls.for_token_query(public_id, jti).get_or_none())
+
+    @classmethod
+    def for_token_query(cls, public_id: uuid.UUID, jti: str) -> peewee.ModelSelect[User]:
         revoked = RevokedToken.select(peewee.SQL("1")).where(RevokedToken.jti == jti)
         query = cls.select(cls, peewee.fn.EXISTS(revoked).alias("token_revoked"))
-        return cast("User | None", query.where(cls.public_id == public_id).get_or_none())
+        return query.where(cls.public_id == public_id)
+
+    def refuses_token(self, issued_at: datetime) -> bool:
+        """Whether a token issued at `issued_at` is logged out: on its own (a user from
+        for_token()) or by a logout everywhere since."""
+        if getattr(self, "token_revoked", False):
+            return True
+        return self.tokens_valid_after is not None and issued_at <= self.tokens_valid_after
+
+    def token_issue_time(self) -> datetime:
+        """When a token issued now says it was issued: after the last logout everywhere,
+        even one in this very microsecond."""
+        now = utcnow()
+        if self.tokens_valid_after is not None and now <= self.tokens_valid_after:
+            return self.tokens_valid_after + timedelta(microseconds=1)
+        return now
+
+    def revoke_all_tokens(self, issued_at_least: datetime) -> None:
+        """Log out everywhere: refuse every token issued until now, and at least those
+        issued until `issued_at_least` (the calling token's iat, should this clock lag)."""
+        cutoff = max(utcnow(), issued_at_least)
+        unset_or_earlier = (User.tokens_valid_after.is_null()) | (User.tokens_valid_after < cutoff)
+        User.update(tokens_valid_after=cutoff).where((User.id == self.id) & unset_or_earlier).execute()
 
 
 class Widget(BaseModel):
@@ -88,11 +116,18 @@ class RevokedToken(BaseModel):
         """Blacklist a token; revoking it twice is harmless."""
         cls.insert(jti=jti, expires_at=expires_at).on_conflict_ignore().execute()
 
+    @classmethod
+    def purge_expired(cls, margin: timedelta) -> int:
+        """Forget tokens that expired more than `margin` ago: they are refused as expired
+        anyway. The margin covers servers whose clocks lag. Returns how many went."""
+        return int(cls.delete().where(cls.expires_at < utcnow() - margin).execute())
+
 
 MODELS = (User, Widget, RevokedToken)
 
 
 def create_tables() -> None:
-    """Create the tables and indexes that are missing; existing data is left alone."""
+    """Create the tables and indexes that are missing; existing data is left alone.
+    Run it through operations.init_db, which also brings older tables up to date."""
     with database.connection_context():
         database.create_tables(MODELS, safe=True)

@@ -8,8 +8,10 @@ import peewee
 
 from widgetapi.config import Config
 from widgetapi.db import database, open_database
+from widgetapi.migrations import apply_migrations
 from widgetapi.models import User, Widget, create_tables
 from widgetapi.passwords import hash_password
+from widgetapi.purge import purge_expired_tokens
 from widgetapi.spec import load_spec
 from widgetapi.timeutil import utcnow
 from widgetapi.validation import Validator
@@ -19,16 +21,26 @@ class OperationFailed(Exception):
     """An operator's request that cannot be carried out; the message says why."""
 
 
+# Any fixed number: PostgreSQL advisory lock taken while the schema is prepared, so that
+# processes starting together do not race to create the same tables.
+SCHEMA_LOCK = 0x77696467
+
+
 def open_and_init(config: Config) -> None:
     open_database(config.database_url)
     init_db()
 
 
 def init_db() -> None:
-    """Create missing tables; safe to run on a database that has data."""
+    """Create missing tables and apply migrations to older ones; safe to run on a database
+    that has data, and from several processes at once."""
     try:
-        create_tables()
-    except peewee.OperationalError as error:
+        with database.connection_context(), database.atomic():
+            if isinstance(database.obj, peewee.PostgresqlDatabase):
+                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            create_tables()
+            apply_migrations(database.obj)
+    except (peewee.OperationalError, peewee.InterfaceError) as error:
         raise OperationFailed(f"cannot prepare the database: {error}") from None
 
 
@@ -77,3 +89,11 @@ def seed(count: int) -> list[str]:
             for batch in peewee.chunked(rows, 100):
                 Widget.insert_many(batch).execute()
     return names
+
+
+def purge_tokens() -> int:
+    """Remove blacklist entries whose token has expired anyway; returns how many."""
+    try:
+        return purge_expired_tokens()
+    except (peewee.OperationalError, peewee.InterfaceError) as error:
+        raise OperationFailed(f"cannot reach the database: {error}") from None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import jwt
 
@@ -42,12 +42,14 @@ class Claims:
 def issue_token(public_id: uuid.UUID, admin: bool, secret_key: str, lifetime: int,
                 now: datetime | None = None) -> str:
     """Sign a new access token for a user; `now` (naive UTC) is for tests."""
-    issued = (now or utcnow()).replace(tzinfo=timezone.utc)
+    issued = (now or utcnow()).replace(tzinfo=timezone.utc).timestamp()
     payload = {
         "sub": str(public_id),
         "admin": admin,
+        # NumericDates with microseconds (RFC 7519 allows fractions): a logout everywhere
+        # refuses tokens issued before it, even within the same second, and not those after.
         "iat": issued,
-        "exp": issued + timedelta(seconds=lifetime),
+        "exp": issued + lifetime,
         "jti": uuid.uuid4().hex,
     }
     return jwt.encode(payload, secret_key, algorithm=ALGORITHM)

@@ -1,4 +1,4 @@
-"""/auth: register, log in, who am I, log out."""
+"""/auth: register, log in, who am I, log out (this token, or all of the user's)."""
 from __future__ import annotations
 
 import base64
@@ -44,7 +44,8 @@ class _TokenIssuer:
         resp.media = {
             "status": "success",
             "message": message,
-            "access_token": issue_token(user.public_id, user.admin, self._config.secret_key, lifetime),
+            "access_token": issue_token(user.public_id, user.admin, self._config.secret_key, lifetime,
+                                        now=user.token_issue_time()),
             "token_type": "bearer",
             "expires_in": lifetime,
         }
@@ -108,6 +109,12 @@ class Logout:
         claims = req.context.claims
         RevokedToken.revoke(claims.jti, claims.expires_at)
         resp.media = {"status": "success", "message": "successfully logged out"}
+
+
+class LogoutEverywhere:
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.user.revoke_all_tokens(issued_at_least=req.context.claims.issued_at)
+        resp.media = {"status": "success", "message": "successfully logged out everywhere"}
 
 
 def represent_user(user: User) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import falcon
 import peewee
 
+from widgetapi.db import UNAVAILABLE
 from widgetapi.spec import spec_json, spec_text
 
 
@@ -16,7 +17,7 @@ class Health:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
             self._db.execute_sql("SELECT 1")
-        except (peewee.OperationalError, peewee.InterfaceError):
+        except UNAVAILABLE:
             resp.status = falcon.HTTP_SERVICE_UNAVAILABLE
             resp.media = {"status": "error", "message": "Service unavailable"}
             return

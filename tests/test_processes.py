@@ -1,0 +1,162 @@
+"""Several server processes, one database: what one process does, the others see at once.
+
+Runs on the suite's database (SQLite file or PostgreSQL); `.ci/run` runs it on both."""
+from __future__ import annotations
+
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import falcon
+import pytest
+from conftest import PASSWORD, SECRET_KEY
+from processes import call, free_port, gunicorn, server_process, waitress_serve, widgetapi_serve
+
+from widgetapi import operations
+from widgetapi.config import Config
+
+pytestmark = pytest.mark.slow
+
+RACERS = 20
+BLACKLISTED = "Token blacklisted. Please log in again."
+DEADLINE = "2099-12-31"
+
+
+def server_env(database_url: str) -> dict[str, str]:
+    return {"WIDGETAPI_ENV": "testing", "DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY,
+            "TOKEN_EXPIRE_SECONDS": "300", "BCRYPT_LOG_ROUNDS": "4", "DATABASE_POOL_SIZE": "5"}
+
+
+@pytest.fixture
+def two_servers(app: falcon.App, config: Config, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two `widgetapi serve` processes on the test database (its tables made by `app`)."""
+    env = server_env(config.database_url)
+    first, second = free_port(), free_port()
+    with server_process(widgetapi_serve(first), first, env, tmp_path) as one, \
+            server_process(widgetapi_serve(second), second, env, tmp_path) as other:
+        yield one, other
+
+
+def token(base_url: str, email: str) -> dict[str, str]:
+    status, body = call(base_url, "POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD})
+    assert status == 200, body
+    return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+def new_user(base_url: str, email: str) -> dict[str, str]:
+    status, body = call(base_url, "POST", "/api/v1/auth/register", {"email": email, "password": PASSWORD})
+    assert status == 201, body
+    return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+def admin(config: Config, base_url: str) -> dict[str, str]:
+    operations.create_admin(config, "admin@example.com", lambda: PASSWORD)
+    return token(base_url, "admin@example.com")
+
+
+def race(attempts: list[Callable[[], tuple[int, Any]]]) -> list[tuple[int, Any]]:
+    """Run the attempts in threads released together; their (status, body) in order."""
+    barrier = threading.Barrier(len(attempts))
+    results: list[Any] = [None] * len(attempts)
+
+    def run(index: int) -> None:
+        barrier.wait(timeout=60)
+        try:
+            results[index] = attempts[index]()
+        except Exception as error:
+            results[index] = (0, repr(error))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(attempts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_a_logout_on_one_process_is_refused_on_the_other(two_servers: tuple[str, str]) -> None:
+    one, other = two_servers
+    headers = new_user(one, "alice@example.com")
+    assert call(other, "GET", "/api/v1/auth/user", headers=headers)[0] == 200
+
+    assert call(one, "POST", "/api/v1/auth/logout", headers=headers)[0] == 200
+
+    assert call(other, "GET", "/api/v1/auth/user", headers=headers) == (
+        401, {"status": "fail", "message": BLACKLISTED})
+
+
+def test_a_logout_everywhere_on_one_process_is_refused_on_the_other(two_servers: tuple[str, str]) -> None:
+    one, other = two_servers
+    tokens = [new_user(one, "alice@example.com"), token(other, "alice@example.com"),
+              token(one, "alice@example.com")]
+
+    assert call(other, "POST", "/api/v1/auth/logout-all", headers=tokens[0])[0] == 200
+
+    for server in two_servers:
+        for headers in tokens:
+            assert call(server, "GET", "/api/v1/auth/user", headers=headers)[0:2] == (
+                401, {"status": "fail", "message": BLACKLISTED})
+    fresh = token(one, "alice@example.com")
+    assert call(other, "GET", "/api/v1/auth/user", headers=fresh)[0] == 200
+
+
+def test_concurrent_creates_of_one_name_across_processes_make_one_widget(
+        two_servers: tuple[str, str], config: Config) -> None:
+    headers = admin(config, two_servers[0])
+    body = {"name": "contested", "info_url": "https://example.com/contested", "deadline": DEADLINE}
+    results = race([
+        lambda server=two_servers[i % 2]: call(server, "POST", "/api/v1/widgets", body, headers)
+        for i in range(RACERS)])
+
+    assert Counter(status for status, _ in results) == {201: 1, 409: RACERS - 1}, results
+    status, page = call(two_servers[1], "GET", "/api/v1/widgets?per_page=100", headers=headers)
+    assert [widget["name"] for widget in page["items"]] == ["contested"]
+
+
+def test_concurrent_updates_across_processes_lose_nothing(
+        two_servers: tuple[str, str], config: Config) -> None:
+    headers = admin(config, two_servers[0])
+    names = [f"widget-{i}" for i in range(RACERS)]
+    for name in names:
+        body = {"name": name, "info_url": "https://example.com/old", "deadline": DEADLINE}
+        assert call(two_servers[0], "POST", "/api/v1/widgets", body, headers)[0] == 201
+
+    # every widget updated at once, half through each process, plus one widget PUT into
+    # existence by all racers together: one creates it, the others update it
+    updates = [lambda name=name, server=two_servers[i % 2]: call(
+        server, "PUT", f"/api/v1/widgets/{name}",
+        {"info_url": f"https://example.com/{name}", "deadline": DEADLINE}, headers)
+        for i, name in enumerate(names)]
+    upserts = [lambda i=i: call(
+        two_servers[i % 2], "PUT", "/api/v1/widgets/upserted",
+        {"info_url": f"https://example.com/upserted/{i}", "deadline": DEADLINE}, headers)
+        for i in range(RACERS)]
+    results = race(updates + upserts)
+
+    assert all(status == 200 for status, _ in results[:RACERS]), results[:RACERS]
+    assert Counter(status for status, _ in results[RACERS:]) == {201: 1, 200: RACERS - 1}, results[RACERS:]
+    for i, name in enumerate(names):
+        status, widget = call(two_servers[(i + 1) % 2], "GET", f"/api/v1/widgets/{name}", headers=headers)
+        assert (status, widget["info_url"]) == (200, f"https://example.com/{name}")
+    status, widget = call(two_servers[1], "GET", "/api/v1/widgets/upserted", headers=headers)
+    assert widget["info_url"] in {f"https://example.com/upserted/{i}" for i in range(RACERS)}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn runs on Unix only")
+def test_the_readme_commands_gunicorn_workers_and_waitress_serve_share_one_database(
+        app: falcon.App, config: Config, tmp_path: Path) -> None:
+    env = server_env(config.database_url)
+    first, second = free_port(), free_port()
+    with server_process(gunicorn(first, workers=2), first, env, tmp_path) as workers, \
+            server_process(waitress_serve(second), second, env, tmp_path) as waitress:
+        headers = new_user(waitress, "alice@example.com")
+        # several requests, so that both gunicorn workers are likely to answer some
+        statuses = [call(workers, "GET", "/api/v1/auth/user", headers=headers)[0] for _ in range(6)]
+        assert statuses == [200] * 6
+        assert call(workers, "POST", "/api/v1/auth/logout", headers=headers)[0] == 200
+        assert call(waitress, "GET", "/api/v1/auth/user", headers=headers)[0] == 401
+        for _ in range(6):
+            assert call(workers, "GET", "/api/v1/auth/user", headers=headers)[0] == 401

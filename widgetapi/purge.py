@@ -1,0 +1,59 @@
+"""Keeping the token blacklist small: entries whose token has expired anyway go."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import falcon
+
+from widgetapi.db import database
+from widgetapi.models import RevokedToken
+
+log = logging.getLogger(__name__)
+
+# An expired token stays on the blacklist this much longer, for servers whose clock lags
+# and would still accept it.
+CLOCK_SKEW_MARGIN = timedelta(minutes=5)
+
+
+def purge_expired_tokens() -> int:
+    """Delete blacklist entries of tokens that have expired; returns how many."""
+    with database.connection_context():
+        return RevokedToken.purge_expired(CLOCK_SKEW_MARGIN)
+
+
+class OpportunisticPurge:
+    """Falcon middleware: at most once every `interval` seconds per process, after a
+    response, purge the blacklist in a background thread so no request waits for it."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response,
+                         resource: object, req_succeeded: bool) -> None:
+        if time.monotonic() - self._last < self._interval or not self._lock.acquire(blocking=False):
+            return
+        self._last = time.monotonic()
+        self._thread = threading.Thread(target=self._purge, name="widgetapi-purge", daemon=True)
+        self._thread.start()
+
+    def _purge(self) -> None:
+        try:
+            count = purge_expired_tokens()
+            if count:
+                log.info("purged %d expired tokens from the blacklist", count)
+        except Exception:  # the next interval tries again
+            log.warning("purging the token blacklist failed", exc_info=True)
+        finally:
+            self._lock.release()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a purge under way to finish (for tests and shutdown)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
