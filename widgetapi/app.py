@@ -7,18 +7,19 @@ import falcon
 
 from widgetapi.auth import Authentication
 from widgetapi.config import Config
+from widgetapi.cors import CORS
 from widgetapi.db import ConnectionPerRequest, open_database
 from widgetapi.errors import ERROR_HANDLERS, serialize_error
 from widgetapi.purge import OpportunisticPurge
 from widgetapi.resources.auth import CurrentUser, Login, Logout, LogoutEverywhere, Registration
 from widgetapi.resources.service import Health, Spec
+from widgetapi.resources.ui import SwaggerUI, assets_directory
 from widgetapi.resources.users import Users
 from widgetapi.resources.widgets import Widgets
 from widgetapi.spec import load_spec
 from widgetapi.validation import Validator
 
 API = "/api/v1"
-EXPOSED_HEADERS = ["Location", "Link", "Total-Count", "WWW-Authenticate"]
 
 
 def create_app(config: Config) -> falcon.App:
@@ -33,8 +34,7 @@ def create_app(config: Config) -> falcon.App:
         Authentication(config.secret_key),
     ]
     if config.cors_allow_origins:
-        middleware.insert(0, falcon.CORSMiddleware(
-            allow_origins=list(config.cors_allow_origins), expose_headers=EXPOSED_HEADERS))
+        middleware.insert(0, CORS(config.cors_allow_origins))
     app = falcon.App(middleware=middleware)
 
     app.add_route(f"{API}/auth/register", Registration(config, validator))
@@ -50,6 +50,8 @@ def create_app(config: Config) -> falcon.App:
     spec = Spec()
     app.add_route(f"{API}/openapi.yaml", spec, suffix="yaml")
     app.add_route(f"{API}/openapi.json", spec, suffix="json")
+    app.add_route(f"{API}/ui", SwaggerUI(f"{API}/ui", f"{API}/openapi.json"))
+    app.add_static_route(f"{API}/ui", assets_directory())
 
     app.set_error_serializer(serialize_error)
     for exception, handler in ERROR_HANDLERS:

@@ -11,15 +11,15 @@ from widgetapi.tokens import TokenError, decode_token
 
 class Authentication:
     """Falcon middleware. Every route needs a valid access token unless its resource says
-    `auth_required = False`; CORS preflights never do. Puts `user` and `claims` on
-    `req.context`."""
+    `auth_required = False`; CORS preflights never do, nor static files and unknown paths
+    (no resource: nothing to protect). Puts `user` and `claims` on `req.context`."""
 
     def __init__(self, secret_key: str) -> None:
         self._secret_key = secret_key
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response,
                          resource: object, params: dict) -> None:
-        if req.method == "OPTIONS" or not getattr(resource, "auth_required", True):
+        if req.method == "OPTIONS" or resource is None or not getattr(resource, "auth_required", True):
             return
         try:
             claims = decode_token(bearer_token(req), self._secret_key)
