@@ -1,5 +1,6 @@
-"""Real servers for tests: waitress in a thread, `widgetapi serve` in a subprocess,
-and a small HTTP client for talking to them."""
+"""Real servers for tests: waitress in a thread, or a command that serves widgetapi
+(`widgetapi serve`, gunicorn, waitress-serve) in a subprocess; and a small HTTP client
+for talking to them."""
 from __future__ import annotations
 
 import http.client
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import falcon
 import waitress
 
 STARTUP_SECONDS = 30
+STOP_SECONDS = 15
 
 
 @dataclass
@@ -31,7 +33,7 @@ class Reply:
 
 
 def request(base_url: str, method: str, path: str, body: Mapping[str, Any] | None = None,
-            headers: Mapping[str, str] | None = None, timeout: float = 30) -> Reply:
+            headers: Mapping[str, str] | None = None, timeout: float = 60) -> Reply:
     """One HTTP request on a fresh connection; the body goes as JSON, the reply is parsed
     as JSON when it has a body."""
     parts = urlsplit(base_url)
@@ -81,39 +83,68 @@ def threaded_server(app: falcon.App, threads: int = 8) -> Iterator[str]:
         server.task_dispatcher.shutdown()
 
 
+def environment(env: Mapping[str, str], unset: Collection[str] = ()) -> dict[str, str]:
+    """`env` over this process's environment, less the inherited names in `unset`."""
+    return {**{name: value for name, value in os.environ.items() if name not in unset}, **env}
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    log_path: Path
+
+    def output(self) -> str:
+        """What the process has written to stdout and stderr so far."""
+        return self.log_path.read_text()
+
+
 @contextmanager
-def serve_subprocess(env: Mapping[str, str], cwd: Path) -> Iterator[str]:
-    """Run `widgetapi serve` in a subprocess until it answers /api/v1/health; yields the base
-    URL and always terminates the process."""
+def server_process(command: Callable[[int], list[str]], env: Mapping[str, str], log_dir: Path,
+                   cwd: Path | None = None, unset: Collection[str] = ()) -> Iterator[ServerProcess]:
+    """Run `command(port)` on a free port, with `environment(env, unset)` and its output
+    logged in `log_dir`, until it answers /api/v1/health. Always stops the process, killing
+    it if it does not stop in time."""
     port = free_port()
-    command = [sys.executable, "-m", "widgetapi.cli", "serve", "--port", str(port)]
-    log = (cwd / f"serve-{port}.log").open("w+")
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd,
-                               stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(base_url, process, log)
-        yield base_url
-    finally:
-        process.terminate()
+    log_path = log_dir / f"server-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command(port), env=environment(env, unset), cwd=cwd,
+                                   stdout=log, stderr=subprocess.STDOUT)
+        server = ServerProcess(f"http://127.0.0.1:{port}", log_path)
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+            _wait_until_healthy(server, process)
+            yield server
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def _wait_until_healthy(base_url: str, process: subprocess.Popen, log: Any) -> None:
+def _wait_until_healthy(server: ServerProcess, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
+    while time.monotonic() < deadline and process.poll() is None:
         try:
-            if request(base_url, "GET", "/api/v1/health", timeout=2).status == 200:
+            if request(server.url, "GET", "/api/v1/health", timeout=2).status == 200:
                 return
         except OSError:
             pass
         time.sleep(0.1)
-    log.seek(0)
-    raise RuntimeError(f"widgetapi serve did not become healthy (exit code {process.poll()}):\n{log.read()}")
+    raise RuntimeError(f"{server.url} never became healthy (exit code {process.poll()}):\n{server.output()}")
+
+
+def widgetapi_serve(port: int) -> list[str]:
+    return [sys.executable, "-m", "widgetapi.cli", "serve", "--port", str(port), "--threads", "4"]
+
+
+def gunicorn(port: int, workers: int = 2) -> list[str]:
+    """The README's Linux command."""
+    return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
+            "--bind", f"127.0.0.1:{port}", "widgetapi.wsgi:app"]
+
+
+def waitress_serve(port: int) -> list[str]:
+    """The README's command for Windows (it runs anywhere)."""
+    return [sys.executable, "-m", "waitress", "--threads=4", f"--listen=127.0.0.1:{port}",
+            "widgetapi.wsgi:app"]

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import environment, server_process, widgetapi_serve
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -41,48 +40,22 @@ def chromium_path() -> str:
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium); CI=true makes this a failure")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def widgetapi(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "widgetapi.cli", *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
-
-
-def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"the server did not start on port {port}")
-
-
 @pytest.fixture
 def swagger_ui_url(tmp_path: Path) -> Iterator[str]:
     """The Swagger UI address printed by a running `widgetapi serve`, with an administrator."""
-    port = free_port()
-    env = {**os.environ, "WIDGETAPI_ENV": "development", "DATABASE_URL": f"sqlite:///{tmp_path / 'ui.db'}",
+    env = {"WIDGETAPI_ENV": "development", "DATABASE_URL": f"sqlite:///{tmp_path / 'ui.db'}",
            "WIDGETAPI_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    env.pop("CORS_ALLOW_ORIGINS", None)
-    admin = widgetapi("create-admin", ADMIN_EMAIL, env=env)
-    assert admin.wait(timeout=30) == 0, admin.stdout.read() if admin.stdout else ""
-    server = widgetapi("serve", "--port", str(port), env=env)
-    try:
-        printed = [server.stdout.readline() for _ in range(3)] if server.stdout else []
+    unset = {"CORS_ALLOW_ORIGINS"}
+    admin = subprocess.run([sys.executable, "-m", "widgetapi.cli", "create-admin", ADMIN_EMAIL],
+                           env=environment(env, unset), cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+    assert admin.returncode == 0, admin.stdout
+    with server_process(widgetapi_serve, env, tmp_path, cwd=ROOT, unset=unset) as server:
+        printed = server.output().splitlines()[:3]
         label = "Swagger UI:"
         url = next((line.removeprefix(label).strip() for line in printed if line.startswith(label)), None)
         assert url, f"the server did not print a Swagger UI address: {printed}"
-        wait_for_port(port, server)
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def try_it_out(page, operation_id: str, body: dict | None = None) -> tuple[str, dict]:

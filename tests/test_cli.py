@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import webtest
 from conftest import PASSWORD, SECRET_KEY, bearer, login, register
-from servers import free_port
+from servers import environment, free_port
 from widget_helpers import WIDGETS, create_widget, widget_body
 
 from widgetapi.db import database
@@ -27,9 +27,8 @@ TIMEOUT = 60
 
 
 def run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    environ = {name: value for name, value in os.environ.items() if name not in OWN_VARIABLES}
     # No terminal: stdin is empty and a new session has no controlling tty to prompt on.
-    return subprocess.run(command, env={**environ, **env}, cwd=cwd, stdin=subprocess.DEVNULL,
+    return subprocess.run(command, env=environment(env, OWN_VARIABLES), cwd=cwd, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=TIMEOUT, start_new_session=True)
 
 
@@ -251,9 +250,8 @@ def test_create_admin_asks_for_the_password_on_a_terminal(env, app, tmp_path, an
     """Without WIDGETAPI_ADMIN_PASSWORD, a terminal on stdin is asked twice (getpass empties
     the terminal's input before each prompt, so each answer waits for its prompt)."""
     controller, terminal = pty.openpty()
-    environ = {name: value for name, value in os.environ.items() if name not in OWN_VARIABLES}
     command = [sys.executable, "-m", "widgetapi.cli", "create-admin", "typed@example.com"]
-    process = subprocess.Popen(command, env={**environ, **env}, cwd=tmp_path, stdin=terminal,
+    process = subprocess.Popen(command, env=environment(env, OWN_VARIABLES), cwd=tmp_path, stdin=terminal,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     assert process.stderr is not None
     try:

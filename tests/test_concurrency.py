@@ -11,7 +11,7 @@ import falcon
 import pytest
 import webtest
 from conftest import PASSWORD, SECRET_KEY, bearer, login, register
-from servers import Reply, request, serve_subprocess, threaded_server
+from servers import Reply, request, server_process, threaded_server, widgetapi_serve
 from widget_helpers import widget_body
 
 from widgetapi.config import Config
@@ -99,7 +99,9 @@ def test_two_processes_on_one_database_share_logouts(testapp: webtest.TestApp, d
            "TOKEN_EXPIRE_SECONDS": str(TOKEN_LIFETIME)}
     register(testapp, "shared@example.com")
     credentials = {"email": "shared@example.com", "password": PASSWORD}
-    with serve_subprocess(env, tmp_path) as other:
+    with server_process(widgetapi_serve, env, tmp_path, cwd=tmp_path) as server:
+        other = server.url
+
         def refused_by_both(token: str) -> None:
             reply = request(other, "GET", "/api/v1/auth/user", headers=bearer(token))
             assert (reply.status, reply.body["message"]) == (401, "Token blacklisted. Please log in again.")

@@ -13,7 +13,7 @@ from typing import Any
 import falcon
 import pytest
 from conftest import PASSWORD, SECRET_KEY
-from processes import call, free_port, gunicorn, server_process, waitress_serve, widgetapi_serve
+from servers import Reply, gunicorn, request, server_process, waitress_serve, widgetapi_serve
 
 from widgetapi import operations
 from widgetapi.config import Config
@@ -34,22 +34,21 @@ def server_env(database_url: str) -> dict[str, str]:
 def two_servers(app: falcon.App, config: Config, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """Two `widgetapi serve` processes on the test database (its tables made by `app`)."""
     env = server_env(config.database_url)
-    first, second = free_port(), free_port()
-    with server_process(widgetapi_serve(first), first, env, tmp_path) as one, \
-            server_process(widgetapi_serve(second), second, env, tmp_path) as other:
-        yield one, other
+    with server_process(widgetapi_serve, env, tmp_path) as one, \
+            server_process(widgetapi_serve, env, tmp_path) as other:
+        yield one.url, other.url
 
 
 def token(base_url: str, email: str) -> dict[str, str]:
-    status, body = call(base_url, "POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD})
-    assert status == 200, body
-    return {"Authorization": f"Bearer {body['access_token']}"}
+    reply = request(base_url, "POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD})
+    assert reply.status == 200, reply.body
+    return {"Authorization": f"Bearer {reply.body['access_token']}"}
 
 
 def new_user(base_url: str, email: str) -> dict[str, str]:
-    status, body = call(base_url, "POST", "/api/v1/auth/register", {"email": email, "password": PASSWORD})
-    assert status == 201, body
-    return {"Authorization": f"Bearer {body['access_token']}"}
+    reply = request(base_url, "POST", "/api/v1/auth/register", {"email": email, "password": PASSWORD})
+    assert reply.status == 201, reply.body
+    return {"Authorization": f"Bearer {reply.body['access_token']}"}
 
 
 def admin(config: Config, base_url: str) -> dict[str, str]:
@@ -57,8 +56,8 @@ def admin(config: Config, base_url: str) -> dict[str, str]:
     return token(base_url, "admin@example.com")
 
 
-def race(attempts: list[Callable[[], tuple[int, Any]]]) -> list[tuple[int, Any]]:
-    """Run the attempts in threads released together; their (status, body) in order."""
+def race(attempts: list[Callable[[], Reply]]) -> list[Reply]:
+    """Run the attempts in threads released together; their replies in order."""
     barrier = threading.Barrier(len(attempts))
     results: list[Any] = [None] * len(attempts)
 
@@ -67,7 +66,7 @@ def race(attempts: list[Callable[[], tuple[int, Any]]]) -> list[tuple[int, Any]]
         try:
             results[index] = attempts[index]()
         except Exception as error:
-            results[index] = (0, repr(error))
+            results[index] = Reply(0, repr(error))
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(attempts))]
     for thread in threads:
@@ -80,12 +79,12 @@ def race(attempts: list[Callable[[], tuple[int, Any]]]) -> list[tuple[int, Any]]
 def test_a_logout_on_one_process_is_refused_on_the_other(two_servers: tuple[str, str]) -> None:
     one, other = two_servers
     headers = new_user(one, "alice@example.com")
-    assert call(other, "GET", "/api/v1/auth/user", headers=headers)[0] == 200
+    assert request(other, "GET", "/api/v1/auth/user", headers=headers).status == 200
 
-    assert call(one, "POST", "/api/v1/auth/logout", headers=headers)[0] == 200
+    assert request(one, "POST", "/api/v1/auth/logout", headers=headers).status == 200
 
-    assert call(other, "GET", "/api/v1/auth/user", headers=headers) == (
-        401, {"status": "fail", "message": BLACKLISTED})
+    reply = request(other, "GET", "/api/v1/auth/user", headers=headers)
+    assert (reply.status, reply.body) == (401, {"status": "fail", "message": BLACKLISTED})
 
 
 def test_a_logout_everywhere_on_one_process_is_refused_on_the_other(two_servers: tuple[str, str]) -> None:
@@ -93,14 +92,14 @@ def test_a_logout_everywhere_on_one_process_is_refused_on_the_other(two_servers:
     tokens = [new_user(one, "alice@example.com"), token(other, "alice@example.com"),
               token(one, "alice@example.com")]
 
-    assert call(other, "POST", "/api/v1/auth/logout-all", headers=tokens[0])[0] == 200
+    assert request(other, "POST", "/api/v1/auth/logout-all", headers=tokens[0]).status == 200
 
     for server in two_servers:
         for headers in tokens:
-            assert call(server, "GET", "/api/v1/auth/user", headers=headers)[0:2] == (
-                401, {"status": "fail", "message": BLACKLISTED})
+            reply = request(server, "GET", "/api/v1/auth/user", headers=headers)
+            assert (reply.status, reply.body) == (401, {"status": "fail", "message": BLACKLISTED})
     fresh = token(one, "alice@example.com")
-    assert call(other, "GET", "/api/v1/auth/user", headers=fresh)[0] == 200
+    assert request(other, "GET", "/api/v1/auth/user", headers=fresh).status == 200
 
 
 def test_concurrent_creates_of_one_name_across_processes_make_one_widget(
@@ -108,11 +107,11 @@ def test_concurrent_creates_of_one_name_across_processes_make_one_widget(
     headers = admin(config, two_servers[0])
     body = {"name": "contested", "info_url": "https://example.com/contested", "deadline": DEADLINE}
     results = race([
-        lambda server=two_servers[i % 2]: call(server, "POST", "/api/v1/widgets", body, headers)
+        lambda server=two_servers[i % 2]: request(server, "POST", "/api/v1/widgets", body, headers)
         for i in range(RACERS)])
 
-    assert Counter(status for status, _ in results) == {201: 1, 409: RACERS - 1}, results
-    status, page = call(two_servers[1], "GET", "/api/v1/widgets?per_page=100", headers=headers)
+    assert Counter(reply.status for reply in results) == {201: 1, 409: RACERS - 1}, results
+    page = request(two_servers[1], "GET", "/api/v1/widgets?per_page=100", headers=headers).body
     assert [widget["name"] for widget in page["items"]] == ["contested"]
 
 
@@ -122,26 +121,26 @@ def test_concurrent_updates_across_processes_lose_nothing(
     names = [f"widget-{i}" for i in range(RACERS)]
     for name in names:
         body = {"name": name, "info_url": "https://example.com/old", "deadline": DEADLINE}
-        assert call(two_servers[0], "POST", "/api/v1/widgets", body, headers)[0] == 201
+        assert request(two_servers[0], "POST", "/api/v1/widgets", body, headers).status == 201
 
     # every widget updated at once, half through each process, plus one widget PUT into
     # existence by all racers together: one creates it, the others update it
-    updates = [lambda name=name, server=two_servers[i % 2]: call(
+    updates = [lambda name=name, server=two_servers[i % 2]: request(
         server, "PUT", f"/api/v1/widgets/{name}",
         {"info_url": f"https://example.com/{name}", "deadline": DEADLINE}, headers)
         for i, name in enumerate(names)]
-    upserts = [lambda i=i: call(
+    upserts = [lambda i=i: request(
         two_servers[i % 2], "PUT", "/api/v1/widgets/upserted",
         {"info_url": f"https://example.com/upserted/{i}", "deadline": DEADLINE}, headers)
         for i in range(RACERS)]
     results = race(updates + upserts)
 
-    assert all(status == 200 for status, _ in results[:RACERS]), results[:RACERS]
-    assert Counter(status for status, _ in results[RACERS:]) == {201: 1, 200: RACERS - 1}, results[RACERS:]
+    assert all(reply.status == 200 for reply in results[:RACERS]), results[:RACERS]
+    assert Counter(reply.status for reply in results[RACERS:]) == {201: 1, 200: RACERS - 1}, results[RACERS:]
     for i, name in enumerate(names):
-        status, widget = call(two_servers[(i + 1) % 2], "GET", f"/api/v1/widgets/{name}", headers=headers)
-        assert (status, widget["info_url"]) == (200, f"https://example.com/{name}")
-    status, widget = call(two_servers[1], "GET", "/api/v1/widgets/upserted", headers=headers)
+        reply = request(two_servers[(i + 1) % 2], "GET", f"/api/v1/widgets/{name}", headers=headers)
+        assert (reply.status, reply.body["info_url"]) == (200, f"https://example.com/{name}")
+    widget = request(two_servers[1], "GET", "/api/v1/widgets/upserted", headers=headers).body
     assert widget["info_url"] in {f"https://example.com/upserted/{i}" for i in range(RACERS)}
 
 
@@ -149,14 +148,14 @@ def test_concurrent_updates_across_processes_lose_nothing(
 def test_the_readme_commands_gunicorn_workers_and_waitress_serve_share_one_database(
         app: falcon.App, config: Config, tmp_path: Path) -> None:
     env = server_env(config.database_url)
-    first, second = free_port(), free_port()
-    with server_process(gunicorn(first, workers=2), first, env, tmp_path) as workers, \
-            server_process(waitress_serve(second), second, env, tmp_path) as waitress:
+    with server_process(lambda port: gunicorn(port, workers=2), env, tmp_path) as gunicorn_process, \
+            server_process(waitress_serve, env, tmp_path) as waitress_process:
+        workers, waitress = gunicorn_process.url, waitress_process.url
         headers = new_user(waitress, "alice@example.com")
         # several requests, so that both gunicorn workers are likely to answer some
-        statuses = [call(workers, "GET", "/api/v1/auth/user", headers=headers)[0] for _ in range(6)]
+        statuses = [request(workers, "GET", "/api/v1/auth/user", headers=headers).status for _ in range(6)]
         assert statuses == [200] * 6
-        assert call(workers, "POST", "/api/v1/auth/logout", headers=headers)[0] == 200
-        assert call(waitress, "GET", "/api/v1/auth/user", headers=headers)[0] == 401
+        assert request(workers, "POST", "/api/v1/auth/logout", headers=headers).status == 200
+        assert request(waitress, "GET", "/api/v1/auth/user", headers=headers).status == 401
         for _ in range(6):
-            assert call(workers, "GET", "/api/v1/auth/user", headers=headers)[0] == 401
+            assert request(workers, "GET", "/api/v1/auth/user", headers=headers).status == 401
