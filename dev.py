@@ -48,7 +48,7 @@ def serve(args: list[str]) -> None:
 
 def test(args: list[str]) -> None:
     run([str(PYTHON), "-m", "ruff", "check", "widgetapi", "tests", "scripts", "dev.py", "setup.py"])
-    run([str(PYTHON), "-m", "mypy", "widgetapi"])
+    run([str(PYTHON), "-m", "mypy", "widgetapi", "tests", "scripts", "dev.py"])
     run([str(PYTHON), "-m", "pytest", *args])
 
 

@@ -15,11 +15,11 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import falcon
-import waitress
+from waitress.server import create_server
 
 STARTUP_SECONDS = 30
 STOP_SECONDS = 15
@@ -37,7 +37,7 @@ def request(base_url: str, method: str, path: str, body: Mapping[str, Any] | Non
     """One HTTP request on a fresh connection; the body goes as JSON, the reply is parsed
     as JSON when it has a body."""
     parts = urlsplit(base_url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
         all_headers = dict(headers or {})
         payload = None
@@ -62,7 +62,8 @@ def free_port() -> int:
 @contextmanager
 def threaded_server(app: falcon.App, threads: int = 8) -> Iterator[str]:
     """Serve `app` with waitress on a free port in a background thread; yields the base URL."""
-    server: Any = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads)
+    server: Any = create_server(cast(Any, app),  # falcon types start_response narrowly
+                                 host="127.0.0.1", port=0, threads=threads)
     closing = threading.Event()
 
     def run() -> None:

@@ -155,7 +155,8 @@ def test_unexpected_exception_is_a_logged_500(app: falcon.App, caplog: pytest.Lo
     assert len(logged) == 1
     assert logged[0].levelno == logging.ERROR
     assert "/api/v1/broken" in logged[0].getMessage()
-    assert isinstance(logged[0].exc_info[1], RuntimeError)
+    exc_info = logged[0].exc_info
+    assert exc_info is not None and isinstance(exc_info[1], RuntimeError)
     assert "hunter2" in caplog.text  # the details go to the log
 
 

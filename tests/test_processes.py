@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def admin(config: Config, base_url: str) -> dict[str, str]:
     return token(base_url, "admin@example.com")
 
 
-def race(attempts: list[Callable[[], Reply]]) -> list[Reply]:
+def race(attempts: Sequence[Callable[[], Reply]]) -> list[Reply]:
     """Run the attempts in threads released together; their replies in order."""
     barrier = threading.Barrier(len(attempts))
     results: list[Any] = [None] * len(attempts)
@@ -106,9 +107,8 @@ def test_concurrent_creates_of_one_name_across_processes_make_one_widget(
         two_servers: tuple[str, str], config: Config) -> None:
     headers = admin(config, two_servers[0])
     body = {"name": "contested", "info_url": "https://example.com/contested", "deadline": DEADLINE}
-    results = race([
-        lambda server=two_servers[i % 2]: request(server, "POST", "/api/v1/widgets", body, headers)
-        for i in range(RACERS)])
+    results = race([partial(request, two_servers[i % 2], "POST", "/api/v1/widgets", body, headers)
+                    for i in range(RACERS)])
 
     assert Counter(reply.status for reply in results) == {201: 1, 409: RACERS - 1}, results
     page = request(two_servers[1], "GET", "/api/v1/widgets?per_page=100", headers=headers).body
@@ -125,15 +125,13 @@ def test_concurrent_updates_across_processes_lose_nothing(
 
     # every widget updated at once, half through each process, plus one widget PUT into
     # existence by all racers together: one creates it, the others update it
-    updates = [lambda name=name, server=two_servers[i % 2]: request(
-        server, "PUT", f"/api/v1/widgets/{name}",
-        {"info_url": f"https://example.com/{name}", "deadline": DEADLINE}, headers)
-        for i, name in enumerate(names)]
-    upserts = [lambda i=i: request(
-        two_servers[i % 2], "PUT", "/api/v1/widgets/upserted",
-        {"info_url": f"https://example.com/upserted/{i}", "deadline": DEADLINE}, headers)
-        for i in range(RACERS)]
-    results = race(updates + upserts)
+    updates = [partial(request, two_servers[i % 2], "PUT", f"/api/v1/widgets/{name}",
+                       {"info_url": f"https://example.com/{name}", "deadline": DEADLINE}, headers)
+               for i, name in enumerate(names)]
+    upserts = [partial(request, two_servers[i % 2], "PUT", "/api/v1/widgets/upserted",
+                       {"info_url": f"https://example.com/upserted/{i}", "deadline": DEADLINE}, headers)
+               for i in range(RACERS)]
+    results = race([*updates, *upserts])
 
     assert all(reply.status == 200 for reply in results[:RACERS]), results[:RACERS]
     assert Counter(reply.status for reply in results[RACERS:]) == {201: 1, 200: RACERS - 1}, results[RACERS:]
