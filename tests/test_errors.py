@@ -14,7 +14,7 @@ from conftest import PASSWORD, SECRET_KEY
 from widgetapi.app import create_app
 from widgetapi.body import MAX_BODY_BYTES
 from widgetapi.config import Config
-from widgetapi.db import database
+from widgetapi.db import close_database, database
 from widgetapi.models import create_tables
 
 REGISTER = "/api/v1/auth/register"
@@ -202,6 +202,8 @@ def test_sqlite_file_gone_is_503(tmp_path: Path) -> None:
     create_tables()
     testapp.get(HEALTH, status=200)
     shutil.rmtree(directory)
+    # Pooled connections keep the deleted file open until they go stale; then new ones fail.
+    close_database()
     assert_unavailable(testapp)
 
 

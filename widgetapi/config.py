@@ -30,7 +30,7 @@ class Config:
     token_expire_seconds: int = 900
     bcrypt_log_rounds: int = 4
     cors_allow_origins: tuple[str, ...] = ()
-    # PostgreSQL connections per process: one per server thread, plus one for background work.
+    # Database connections per process: one per server thread, plus one for background work.
     database_pool_size: int = 5
     # How often a process purges expired tokens from the blacklist, in the background.
     purge_interval_seconds: int = 600

@@ -1,4 +1,4 @@
-"""The database handle: opened from DATABASE_URL, one connection per request."""
+"""The database handle: opened from DATABASE_URL, a pooled connection per request."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,7 +9,12 @@ from urllib.parse import urlparse
 import falcon
 import peewee
 from playhouse import db_url
-from playhouse.pool import MaxConnectionsExceeded, PooledDatabase, PooledPostgresqlDatabase
+from playhouse.pool import (
+    MaxConnectionsExceeded,
+    PooledDatabase,
+    PooledPostgresqlDatabase,
+    PooledSqliteDatabase,
+)
 
 from widgetapi.config import ConfigError
 
@@ -18,12 +23,11 @@ log = logging.getLogger(__name__)
 database = peewee.DatabaseProxy()
 
 # Per connection; WAL mode is a property of the file and is set once in open_database.
-SQLITE_PRAGMAS = {"foreign_keys": 1, "synchronous": "normal"}
-# sqlite3's own busy handler: a writer waits this long for another instead of failing
-# with "database is locked".
-SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# busy_timeout: a writer waits this long (ms) for another instead of failing with
+# "database is locked".
+SQLITE_PRAGMAS = {"foreign_keys": 1, "synchronous": "normal", "busy_timeout": 30_000}
 
-# PostgreSQL pool: a request waits this long for a free connection before it gets a 503;
+# Pools: a request waits this long for a free connection before it gets a 503;
 # connections are replaced after STALE seconds so server-side idle limits never bite; an
 # unreachable server fails a request after CONNECT seconds instead of hanging it.
 POOL_WAIT_SECONDS = 10
@@ -35,20 +39,31 @@ UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExc
 
 
 def open_database(url: str, max_connections: int = 5) -> peewee.Database:
-    """Open the database named by a URL and bind the models to it. PostgreSQL gets a pool
-    of at most `max_connections` (one per server thread, plus one for background work)."""
+    """Open the database named by a URL and bind the models to it, with a pool of at most
+    `max_connections` (one per server thread, plus one for background work)."""
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
-        db = db_url.connect(url, pragmas=SQLITE_PRAGMAS, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
-        if db.database != ":memory:":
-            with db.connection_context():
-                db.pragma("journal_mode", "wal")
+        db = _open_sqlite(url, max_connections)
     elif scheme in ("postgres", "postgresql"):
         db = _open_postgresql(url, max_connections)
     else:
         raise ConfigError(f"DATABASE_URL must start with sqlite:// or postgresql://, not {url!r}")
     close_database()
     database.initialize(db)
+    return db
+
+
+def _open_sqlite(url: str, max_connections: int) -> peewee.Database:
+    params: dict[str, Any] = {**db_url.parse(url), "pragmas": SQLITE_PRAGMAS}
+    if params["database"] == ":memory:":  # private to one connection: nothing to pool or share
+        return peewee.SqliteDatabase(**params)
+    # Pooled, not opened per request: closing a WAL database's last connection checkpoints
+    # and deletes the WAL file, which would cost every request a checkpoint and a re-open.
+    # Peewee hands a connection to one thread at a time, so it may move between threads.
+    db = PooledSqliteDatabase(max_connections=max_connections, stale_timeout=POOL_STALE_SECONDS,
+                              timeout=POOL_WAIT_SECONDS, check_same_thread=False, **params)
+    with db.connection_context():
+        db.pragma("journal_mode", "wal")
     return db
 
 
