@@ -93,8 +93,8 @@ def close_database() -> None:
 
 class ConnectionPerRequest:
     """Falcon middleware: Peewee connects on the first query; this closes that connection
-    (a pool takes it back) when the response is done, whether the responder succeeded or
-    raised, rolling back whatever transaction a failed request left open."""
+    when the response is done, whether the responder succeeded or raised. Closing hands it
+    back to the pool, which rolls back whatever a failed request left uncommitted."""
 
     def __init__(self, db: peewee.Database) -> None:
         self._db = db
@@ -105,33 +105,8 @@ class ConnectionPerRequest:
         if self._db.is_closed():
             return
         try:
-            if not req_succeeded or self._db.in_transaction():
-                self._roll_back()
+            while self._db.in_transaction():  # Peewee refuses to close inside one
+                self._db.pop_transaction()
             self._db.close()
-        except Exception:  # a broken connection must not turn the response into a 500
-            log.warning("discarding a database connection that failed to close", exc_info=True)
-            self._discard()
-
-    def _roll_back(self) -> None:
-        while self._db.in_transaction():
-            self._db.pop_transaction()
-        connection = self._db.connection()
-        if transaction_open(connection):
-            connection.rollback()
-
-    def _discard(self) -> None:
-        while self._db.in_transaction():
-            self._db.pop_transaction()
-        try:
-            self._db.close()  # resets this thread's state even when closing fails
-        except Exception:
-            log.warning("closing a broken database connection failed", exc_info=True)
-
-
-def transaction_open(connection: Any) -> bool:
-    """Whether a DB-API connection (psycopg 3 or sqlite3) is inside a transaction."""
-    info = getattr(connection, "info", None)
-    status = getattr(info, "transaction_status", None)
-    if status is not None:  # psycopg: anything but IDLE (0) is a transaction, failed or not
-        return bool(status != 0)
-    return bool(getattr(connection, "in_transaction", False))
+        except Exception:  # Peewee forgets a connection that fails to close; the response stands
+            log.warning("a database connection failed to close", exc_info=True)
