@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import webtest
 from conftest import PASSWORD, SECRET_KEY, bearer, login, register
-from servers import environment, free_port
+from servers import environment, free_port, server_process, widgetapi_serve
 from widget_helpers import WIDGETS, create_widget, widget_body
 
 from widgetapi.db import database
@@ -206,6 +206,25 @@ def test_serve_refuses_a_bad_production_configuration(tmp_path, settings, mentio
     assert result.returncode != 0
     assert mentions in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- serve tells the operator what is missing ------------------------------------------------
+
+@pytest.mark.parametrize(("settings", "with_admin", "hints"), [
+    ({}, False, {"No administrator yet", "development key"}),
+    ({"SECRET_KEY": SECRET_KEY}, False, {"No administrator yet"}),
+    ({"SECRET_KEY": SECRET_KEY}, True, set()),
+])
+def test_serve_says_what_is_missing(tmp_path, settings, with_admin, hints):
+    env = {"WIDGETAPI_ENV": "development", "DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}", **settings}
+    if with_admin:
+        made = run([sys.executable, "-m", "widgetapi.cli", "create-admin", "admin@example.com"],
+                   {**env, "WIDGETAPI_ADMIN_PASSWORD": PASSWORD}, tmp_path)
+        assert made.returncode == 0, made.stderr
+    with server_process(widgetapi_serve, env, tmp_path, cwd=tmp_path, unset=OWN_VARIABLES) as server:
+        output = server.output()
+    assert "Swagger UI: http://127.0.0.1:" in output
+    assert {hint for hint in ("No administrator yet", "development key") if hint in output} == hints
 
 
 # --- scripts/ --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import replace
 import peewee
 
 from widgetapi import operations
-from widgetapi.config import Config, ConfigError
+from widgetapi.config import INSECURE_DEV_KEY, Config, ConfigError
 
 log = logging.getLogger("widgetapi")
 
@@ -61,7 +61,7 @@ def serve(config: Config, args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise ConfigError("--threads must be 1 or more")
-    # a PostgreSQL connection per thread, and one for the background blacklist purge
+    # a database connection per thread, and one for the background blacklist purge
     config = replace(config, database_pool_size=args.threads + 1)
     app = create_app(config)
     operations.init_db()
@@ -69,6 +69,10 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     print(f"widgetapi ({config.env}) on {config.database_url}", flush=True)
     print(f"API:        {base}", flush=True)
     print(f"Swagger UI: {base}/ui", flush=True)
+    if config.secret_key == INSECURE_DEV_KEY:
+        print("Signing tokens with the built-in development key: set SECRET_KEY for real use", flush=True)
+    if not operations.has_administrator():
+        print(f"No administrator yet, so nobody can write widgets: {operations.MAKE_ADMIN}", flush=True)
     # falcon types start_response more narrowly than the WSGI stubs do
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads,  # type: ignore[arg-type]
                    ident="widgetapi")

@@ -36,6 +36,10 @@ class User(BaseModel):
         return cast("User | None", cls.get_or_none(cls.email == email))
 
     @classmethod
+    def first_admin(cls) -> User | None:
+        return cast("User | None", cls.select().where(cls.admin == True).order_by(cls.id).first())  # noqa: E712
+
+    @classmethod
     def for_token(cls, public_id: uuid.UUID, jti: str) -> User | None:
         """The token's user, with `token_revoked` telling whether the token was logged out:
         one query for both, since every authenticated request asks."""

@@ -26,6 +26,14 @@ class OperationFailed(Exception):
 SCHEMA_LOCK = 0x77696467
 
 
+MAKE_ADMIN = "run `widgetapi create-admin EMAIL`"
+
+
+def has_administrator() -> bool:
+    with database.connection_context():
+        return User.first_admin() is not None
+
+
 def open_and_init(config: Config) -> None:
     open_database(config.database_url)
     init_db()
@@ -71,9 +79,9 @@ def seed(count: int) -> list[str]:
     if count < 0:
         raise OperationFailed("--count must be 0 or more")
     with database.connection_context():
-        owner = User.select().where(User.admin == True).order_by(User.id).first()  # noqa: E712
+        owner = User.first_admin()
         if owner is None:
-            raise OperationFailed("no administrator yet: run `widgetapi create-admin EMAIL` first")
+            raise OperationFailed(f"no administrator yet: {MAKE_ADMIN} first")
         taken = {w.name for w in Widget.select(Widget.name).where(Widget.name.startswith("sample-widget-"))}
         names: list[str] = []
         number = 1
