@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, operations.OperationFailed) as error:
         print(f"widgetapi: {error}", file=sys.stderr)
         return 2
-    except peewee.DatabaseError as error:  # e.g. an SQLite file in a missing directory
+    except (peewee.DatabaseError, peewee.InterfaceError) as error:  # unreachable, unopenable
         print(f"widgetapi: cannot use the database: {error}", file=sys.stderr)
         return 2
 

@@ -42,14 +42,11 @@ def open_and_init(config: Config) -> None:
 def init_db() -> None:
     """Create missing tables and apply migrations to older ones; safe to run on a database
     that has data, and from several processes at once."""
-    try:
-        with database.connection_context(), database.atomic():
-            if isinstance(database.obj, peewee.PostgresqlDatabase):
-                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            create_tables()
-            apply_migrations(database.obj)
-    except (peewee.OperationalError, peewee.InterfaceError) as error:
-        raise OperationFailed(f"cannot prepare the database: {error}") from None
+    with database.connection_context(), database.atomic():
+        if isinstance(database.obj, peewee.PostgresqlDatabase):
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        create_tables()
+        apply_migrations(database.obj)
 
 
 def create_admin(config: Config, email: str, password: Callable[[], str]) -> bool:
@@ -101,7 +98,4 @@ def seed(count: int) -> list[str]:
 
 def purge_tokens() -> int:
     """Remove blacklist entries whose token has expired anyway; returns how many."""
-    try:
-        return purge_expired_tokens()
-    except (peewee.OperationalError, peewee.InterfaceError) as error:
-        raise OperationFailed(f"cannot reach the database: {error}") from None
+    return purge_expired_tokens()
