@@ -72,6 +72,7 @@ class Validator:
             spec, default_specification=referencing.jsonschema.DRAFT202012)
         self._registry: referencing.Registry = referencing.Registry().with_resource(SPEC_URI, resource)
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        self._schemas: dict[str, Any] = {}
 
     def validate(self, pointer: str, instance: Any) -> None:
         """Raise ValidationFailed naming every failing field of `instance`, checked against
@@ -89,8 +90,10 @@ class Validator:
         return found
 
     def schema(self, pointer: str) -> Any:
-        """The part of the spec at a JSON pointer."""
-        return self._registry.resolver(SPEC_URI).lookup(f"#{pointer}").contents
+        """The part of the spec at a JSON pointer (looked up once: it is on hot paths)."""
+        if pointer not in self._schemas:
+            self._schemas[pointer] = self._registry.resolver(SPEC_URI).lookup(f"#{pointer}").contents
+        return self._schemas[pointer]
 
     def _validator(self, pointer: str) -> jsonschema.protocols.Validator:
         if pointer not in self._validators:
