@@ -41,7 +41,7 @@ class Claims:
 
 def issue_token(public_id: uuid.UUID, admin: bool, secret_key: str, lifetime: int,
                 now: datetime | None = None) -> str:
-    """Sign a new access token for a user; `now` (naive UTC) is for tests."""
+    """Sign a new access token for a user, issued at `now` (naive UTC; default: the present)."""
     issued = (now or utcnow()).replace(tzinfo=timezone.utc).timestamp()
     payload = {
         "sub": str(public_id),
