@@ -73,7 +73,7 @@ def test_init_db_creates_the_tables_in_a_new_file(tmp_path):
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(path) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"users", "widgets", "revoked_tokens"} <= tables
+    assert {"users", "widgets", "sessions"} <= tables
 
 
 @pytest.mark.parametrize(("url", "mentions"), [

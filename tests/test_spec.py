@@ -100,4 +100,6 @@ def test_request_examples_pass_the_apps_own_validation() -> None:
             pointer = content["schema"]["$ref"].removeprefix("#")
             assert validator.errors(pointer, content["example"]) == {}, content["example"]
             checked += 1
-    assert checked == 8  # register, login, create and update a widget; JSON and form each
+    # register, login, create and update a widget, change the password, delete the account,
+    # update a user; JSON and form each
+    assert checked == 14

@@ -15,7 +15,7 @@ import falcon
 import jwt
 import pytest
 import webtest
-from conftest import SECRET_KEY, bearer, login, register
+from conftest import SECRET_KEY, bearer, login, register, with_session
 
 from widgetapi.app import create_app
 from widgetapi.config import Config
@@ -151,7 +151,7 @@ def get_user(testapp: webtest.TestApp, token: str) -> webtest.TestResponse:
 
 
 def test_a_good_token_is_accepted(testapp: webtest.TestApp, alice: User) -> None:
-    token = forge({"alg": "HS256", "typ": "JWT"}, claims_for(alice.public_id))
+    token = with_session(forge({"alg": "HS256", "typ": "JWT"}, claims_for(alice.public_id)))
     assert get_user(testapp, token).json["email"] == "alice@example.com"
 
 

@@ -48,7 +48,7 @@ def test_admin_lists_users(testapp: webtest.TestApp, admin_headers: dict[str, st
                                                          "bob@example.com"]
     assert [item["admin"] for item in page["items"]] == [True, False, False]
     for item in page["items"]:
-        assert set(item) == {"email", "public_id", "admin", "registered_on"}
+        assert set(item) == {"email", "public_id", "admin", "disabled", "registered_on"}
         uuid.UUID(item["public_id"])
         assert item["registered_on"].endswith("Z")
         datetime.fromisoformat(item["registered_on"].removesuffix("Z"))

@@ -11,8 +11,10 @@ from widgetapi.cors import CORS
 from widgetapi.db import ConnectionPerRequest, open_database
 from widgetapi.errors import ERROR_HANDLERS, serialize_error
 from widgetapi.purge import OpportunisticPurge
-from widgetapi.resources.auth import CurrentUser, Login, Logout, LogoutEverywhere, Registration
+from widgetapi.resources.account import CurrentUser, Password
+from widgetapi.resources.auth import Login, Logout, LogoutEverywhere, Registration
 from widgetapi.resources.service import Health, Spec
+from widgetapi.resources.sessions import Sessions
 from widgetapi.resources.ui import SwaggerUI, assets_directory
 from widgetapi.resources.users import Users
 from widgetapi.resources.widgets import Widgets
@@ -39,13 +41,20 @@ def create_app(config: Config) -> falcon.App:
 
     app.add_route(f"{API}/auth/register", Registration(config, validator))
     app.add_route(f"{API}/auth/login", Login(config, validator))
-    app.add_route(f"{API}/auth/user", CurrentUser())
+    app.add_route(f"{API}/auth/user", CurrentUser(config, validator))
+    app.add_route(f"{API}/auth/password", Password(config, validator))
     app.add_route(f"{API}/auth/logout", Logout())
     app.add_route(f"{API}/auth/logout-all", LogoutEverywhere())
+    sessions = Sessions(validator)
+    app.add_route(f"{API}/auth/sessions", sessions)
+    app.add_route(f"{API}/auth/sessions/{{session_id}}", sessions, suffix="item")
     widgets = Widgets(validator)
     app.add_route(f"{API}/widgets", widgets)
     app.add_route(f"{API}/widgets/{{name}}", widgets, suffix="item")
-    app.add_route(f"{API}/users", Users(validator))
+    users = Users(validator)
+    app.add_route(f"{API}/users", users)
+    app.add_route(f"{API}/users/{{public_id}}", users, suffix="item")
+    app.add_route(f"{API}/users/{{public_id}}/logout-all", users, suffix="logout_all")
     app.add_route(f"{API}/health", Health(db))
     spec = Spec()
     app.add_route(f"{API}/openapi.yaml", spec, suffix="yaml")

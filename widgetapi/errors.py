@@ -9,6 +9,7 @@ from typing import Any
 
 import falcon
 
+from widgetapi.accounts import LastAdministrator
 from widgetapi.db import UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ def handle_database_unavailable(req: falcon.Request, resp: falcon.Response,
     raise falcon.HTTPServiceUnavailable(description="Service unavailable")
 
 
+def handle_last_administrator(req: falcon.Request, resp: falcon.Response,
+                              error: Exception, params: dict) -> None:
+    raise falcon.HTTPConflict(description=str(error))
+
+
 def handle_unexpected(req: falcon.Request, resp: falcon.Response,
                       error: Exception, params: dict) -> None:
     log.exception("unhandled error during %s %s", req.method, req.path)
@@ -74,4 +80,5 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response,
 ERROR_HANDLERS = (
     (Exception, handle_unexpected),
     (UNAVAILABLE, handle_database_unavailable),
+    (LastAdministrator, handle_last_administrator),
 )
