@@ -122,6 +122,17 @@ def test_create_admin_promotes_without_needing_a_password(cli, testapp):
     assert users()["promoted@example.com"].admin is True
 
 
+def test_create_admin_says_when_the_user_is_already_an_administrator(cli, testapp):
+    assert cli("create-admin", "boss@example.com", WIDGETAPI_ADMIN_PASSWORD=PASSWORD).returncode == 0
+    token = login(testapp, "boss@example.com")
+    result = cli("create-admin", " BOSS@example.com", WIDGETAPI_ADMIN_PASSWORD="another password")
+    assert result.returncode == 0, result.stderr
+    assert "boss@example.com is already an administrator" in result.stdout
+    # nothing changed: the password, the administrator, the sessions
+    testapp.get("/api/v1/users", headers=bearer(token), status=200)
+    login(testapp, "boss@example.com", PASSWORD)
+
+
 @pytest.mark.parametrize(("email", "password", "mentions"), [
     ("not-an-email", PASSWORD, "email"),
     ("two words@example.com", PASSWORD, "email"),
