@@ -29,7 +29,8 @@ LOOKUPS = 1000
 
 FILL_POSTGRESQL = """
 INSERT INTO sessions (jti, user_id, issued_at, expires_at)
-SELECT md5(i::text), %s, now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc' + (i %% 3600) * interval '1 second'
+SELECT md5(i::text), %s, now() AT TIME ZONE 'utc',
+       now() AT TIME ZONE 'utc' + (i %% 3600) * interval '1 second'
 FROM generate_series(1, %s) AS i"""
 FILL_SQLITE = """
 INSERT INTO sessions (jti, user_id, issued_at, expires_at)
