@@ -19,6 +19,7 @@ from conftest import SECRET_KEY, bearer, login, register
 
 from widgetapi.app import create_app
 from widgetapi.config import Config
+from widgetapi.keys import KeyRing
 from widgetapi.models import User
 from widgetapi.timeutil import utcnow
 from widgetapi.tokens import TokenExpired, TokenInvalid, decode_token, issue_token
@@ -29,6 +30,10 @@ REALM = 'Bearer realm="widgetapi"'
 INVALID = "Invalid token. Please log in again."
 EXPIRED = "Access token expired. Please log in again."
 BLACKLISTED = "Token blacklisted. Please log in again."
+
+KEYS = KeyRing.from_config(Config(secret_key=SECRET_KEY))
+OTHER_KEYS = KeyRing.from_config(Config(secret_key="another-secret-key-that-is-long-enough"))
+HEADER = {"alg": "HS256", "typ": "JWT", "kid": KEYS.kid}
 
 
 def b64url(data: bytes) -> str:
@@ -53,7 +58,8 @@ def forge(header: dict[str, Any], payload: dict[str, Any], key: str = SECRET_KEY
 
 def claims_for(public_id: uuid.UUID | str, admin: bool = False, lifetime: int = 300) -> dict[str, Any]:
     now = int(time.time())
-    return {"sub": str(public_id), "admin": admin, "iat": now, "exp": now + lifetime, "jti": uuid.uuid4().hex}
+    return {"sub": str(public_id), "admin": admin, "iat": now, "exp": now + lifetime, "jti": uuid.uuid4().hex,
+            "iss": "widgetapi", "aud": "widgetapi"}
 
 
 # widgetapi.tokens on its own
@@ -62,8 +68,8 @@ def claims_for(public_id: uuid.UUID | str, admin: bool = False, lifetime: int = 
 def test_issue_then_decode_round_trip() -> None:
     public_id = uuid.uuid4()
     before = utcnow().replace(microsecond=0)
-    token = issue_token(public_id, True, SECRET_KEY, 600)
-    claims = decode_token(token, SECRET_KEY)
+    token = issue_token(public_id, True, KEYS, 600)
+    claims = decode_token(token, KEYS)
     assert claims.public_id == public_id
     assert claims.admin is True
     assert before <= claims.issued_at <= utcnow()
@@ -75,10 +81,10 @@ def test_issue_then_decode_round_trip() -> None:
 
 def test_issued_token_claims() -> None:
     public_id = uuid.uuid4()
-    token = issue_token(public_id, False, SECRET_KEY, 900)
-    assert jwt.get_unverified_header(token)["alg"] == "HS256"
-    payload = jwt.decode(token, SECRET_KEY, algorithms=["HS256"])
-    assert set(payload) == {"sub", "admin", "iat", "exp", "jti"}
+    token = issue_token(public_id, False, KEYS, 900)
+    assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT", "kid": KEYS.kid}
+    payload = jwt.decode(token, SECRET_KEY, algorithms=["HS256"], audience="widgetapi", issuer="widgetapi")
+    assert set(payload) == {"sub", "admin", "iat", "exp", "jti", "iss", "aud"}
     assert isinstance(payload["sub"], str)
     assert uuid.UUID(payload["sub"]) == public_id
     assert payload["admin"] is False
@@ -91,31 +97,31 @@ def test_issued_token_claims() -> None:
 def test_jti_is_unique_per_token() -> None:
     public_id = uuid.uuid4()
     now = utcnow()
-    tokens = [issue_token(public_id, False, SECRET_KEY, 60, now=now) for _ in range(20)]
-    jtis = {decode_token(token, SECRET_KEY).jti for token in tokens}
+    tokens = [issue_token(public_id, False, KEYS, 60, now=now) for _ in range(20)]
+    jtis = {decode_token(token, KEYS).jti for token in tokens}
     assert len(jtis) == 20
 
 
 def test_issue_token_with_a_past_now_is_expired() -> None:
-    token = issue_token(uuid.uuid4(), False, SECRET_KEY, 60, now=utcnow() - timedelta(hours=1))
+    token = issue_token(uuid.uuid4(), False, KEYS, 60, now=utcnow() - timedelta(hours=1))
     with pytest.raises(TokenExpired) as raised:
-        decode_token(token, SECRET_KEY)
+        decode_token(token, KEYS)
     assert str(raised.value) == EXPIRED
 
 
 def test_decode_with_another_key_is_invalid() -> None:
-    token = issue_token(uuid.uuid4(), False, "another-secret-key-that-is-long-enough", 60)
+    token = issue_token(uuid.uuid4(), False, OTHER_KEYS, 60)
     with pytest.raises(TokenInvalid) as raised:
-        decode_token(token, SECRET_KEY)
+        decode_token(token, KEYS)
     assert str(raised.value) == INVALID
 
 
-@pytest.mark.parametrize("missing", ["sub", "admin", "iat", "exp", "jti"])
+@pytest.mark.parametrize("missing", ["sub", "admin", "iat", "exp", "jti", "iss", "aud"])
 def test_decode_requires_every_claim(missing: str) -> None:
     payload = claims_for(uuid.uuid4())
     del payload[missing]
     with pytest.raises(TokenInvalid):
-        decode_token(forge({"alg": "HS256", "typ": "JWT"}, payload), SECRET_KEY)
+        decode_token(forge(HEADER, payload), KEYS)
 
 
 @pytest.mark.parametrize("change", [
@@ -125,7 +131,7 @@ def test_decode_requires_every_claim(missing: str) -> None:
 def test_decode_rejects_claims_of_the_wrong_kind(change: dict[str, Any]) -> None:
     payload = {**claims_for(uuid.uuid4()), **change}
     with pytest.raises(TokenInvalid):
-        decode_token(forge({"alg": "HS256", "typ": "JWT"}, payload), SECRET_KEY)
+        decode_token(forge(HEADER, payload), KEYS)
 
 
 # Bad tokens against the API
@@ -151,7 +157,7 @@ def get_user(testapp: webtest.TestApp, token: str) -> webtest.TestResponse:
 
 
 def test_a_good_token_is_accepted(testapp: webtest.TestApp, alice: User) -> None:
-    token = forge({"alg": "HS256", "typ": "JWT"}, claims_for(alice.public_id))
+    token = forge(HEADER, claims_for(alice.public_id))
     assert get_user(testapp, token).json["email"] == "alice@example.com"
 
 
@@ -178,13 +184,13 @@ def test_modified_signature_is_refused(testapp: webtest.TestApp, alice: User) ->
 
 
 def test_token_signed_with_another_key_is_refused(testapp: webtest.TestApp, alice: User) -> None:
-    token = issue_token(alice.public_id, False, "another-secret-key-that-is-long-enough", 300)
+    token = issue_token(alice.public_id, False, OTHER_KEYS, 300)
     assert_refused(get_user(testapp, token), INVALID)
 
 
 def test_alg_none_token_is_refused(testapp: webtest.TestApp, alice: User) -> None:
     payload = claims_for(alice.public_id, admin=True)
-    for header in ({"alg": "none", "typ": "JWT"}, {"alg": "None"}, {"alg": "NONE"}):
+    for header in ({**HEADER, "alg": "none"}, {"alg": "None", "kid": KEYS.kid}, {"alg": "NONE"}):
         unsigned = f"{b64url_json(header)}.{b64url_json(payload)}."
         assert_refused(get_user(testapp, unsigned), INVALID)
 
@@ -194,26 +200,27 @@ def test_alg_none_token_is_refused(testapp: webtest.TestApp, alice: User) -> Non
 def test_token_with_another_hmac_algorithm_is_refused(
         testapp: webtest.TestApp, alice: User, algorithm: str, digest: Any) -> None:
     """Correctly signed with the right key, but not HS256."""
-    token = forge({"alg": algorithm, "typ": "JWT"}, claims_for(alice.public_id), digest=digest)
-    assert jwt.decode(token, SECRET_KEY, algorithms=[algorithm])["sub"] == str(alice.public_id)
+    token = forge({**HEADER, "alg": algorithm}, claims_for(alice.public_id), digest=digest)
+    payload = jwt.decode(token, SECRET_KEY, algorithms=[algorithm], audience="widgetapi")
+    assert payload["sub"] == str(alice.public_id)
     assert_refused(get_user(testapp, token), INVALID)
 
 
 def test_token_with_an_rs256_header_is_refused(testapp: webtest.TestApp, alice: User) -> None:
     """The algorithm-confusion attack: claims RS256, signed with HMAC over the secret."""
-    token = forge({"alg": "RS256", "typ": "JWT"}, claims_for(alice.public_id))
+    token = forge({**HEADER, "alg": "RS256"}, claims_for(alice.public_id))
     assert_refused(get_user(testapp, token), INVALID)
 
 
 def test_header_alg_mismatch_is_refused(testapp: webtest.TestApp, alice: User) -> None:
     """Says HS256, but signed with SHA-512."""
-    token = forge({"alg": "HS256", "typ": "JWT"}, claims_for(alice.public_id), digest=hashlib.sha512)
+    token = forge(HEADER, claims_for(alice.public_id), digest=hashlib.sha512)
     assert_refused(get_user(testapp, token), INVALID)
 
 
 def test_expired_token_is_refused(testapp: webtest.TestApp, alice: User, config: Config) -> None:
     past = utcnow() - timedelta(seconds=config.token_expire_seconds + 10)
-    token = issue_token(alice.public_id, False, SECRET_KEY, config.token_expire_seconds, now=past)
+    token = issue_token(alice.public_id, False, KEYS, config.token_expire_seconds, now=past)
     assert_refused(get_user(testapp, token), EXPIRED)
 
 
@@ -229,21 +236,21 @@ def test_token_really_expires(app: falcon.App, config: Config) -> None:
     assert_refused(short_lived.get(USER, headers=bearer(token), expect_errors=True), EXPIRED)
 
 
-@pytest.mark.parametrize("missing", ["sub", "admin", "iat", "exp", "jti"])
+@pytest.mark.parametrize("missing", ["sub", "admin", "iat", "exp", "jti", "iss", "aud"])
 def test_token_missing_a_claim_is_refused(testapp: webtest.TestApp, alice: User, missing: str) -> None:
     payload = claims_for(alice.public_id)
     del payload[missing]
-    assert_refused(get_user(testapp, forge({"alg": "HS256", "typ": "JWT"}, payload)), INVALID)
+    assert_refused(get_user(testapp, forge(HEADER, payload)), INVALID)
 
 
 @pytest.mark.parametrize("sub", ["not-a-uuid", "", "1", "alice@example.com"])
 def test_token_whose_sub_is_not_a_uuid_is_refused(testapp: webtest.TestApp, alice: User, sub: str) -> None:
     payload = {**claims_for(alice.public_id), "sub": sub}
-    assert_refused(get_user(testapp, forge({"alg": "HS256", "typ": "JWT"}, payload)), INVALID)
+    assert_refused(get_user(testapp, forge(HEADER, payload)), INVALID)
 
 
 def test_token_of_an_unknown_user_is_refused(testapp: webtest.TestApp, alice: User) -> None:
-    token = issue_token(uuid.uuid4(), False, SECRET_KEY, 300)
+    token = issue_token(uuid.uuid4(), False, KEYS, 300)
     assert_refused(get_user(testapp, token), INVALID)
 
 
@@ -267,7 +274,7 @@ def test_malformed_token_is_refused(testapp: webtest.TestApp, alice: User, garba
 
 
 def test_token_of_a_non_object_payload_is_refused(testapp: webtest.TestApp, alice: User) -> None:
-    header = b64url_json({"alg": "HS256", "typ": "JWT"})
+    header = b64url_json(HEADER)
     for payload in ([1, 2], "text", 42, None):
         signing_input = f"{header}.{b64url_json(payload)}"
         signature = hmac.new(SECRET_KEY.encode(), signing_input.encode(), hashlib.sha256).digest()
@@ -298,7 +305,7 @@ def test_another_scheme_is_no_token(testapp: webtest.TestApp, alice: User, autho
 
 def test_bad_tokens_are_refused_on_every_protected_route(
         testapp: webtest.TestApp, alice: User, admin_headers: dict[str, str]) -> None:
-    bad = bearer(issue_token(alice.public_id, True, "another-secret-key-that-is-long-enough", 300))
+    bad = bearer(issue_token(alice.public_id, True, OTHER_KEYS, 300))
     requests = [
         ("GET", "/api/v1/auth/user"), ("POST", "/api/v1/auth/logout"), ("GET", "/api/v1/users"),
         ("GET", "/api/v1/widgets"), ("POST", "/api/v1/widgets"), ("GET", "/api/v1/widgets/thing"),
@@ -327,6 +334,6 @@ def test_logout_is_seen_by_another_app_instance(app: falcon.App, config: Config)
 
 def test_token_lifetime_matches_config(testapp: webtest.TestApp, config: Config) -> None:
     token = register(testapp, "alice@example.com")
-    payload = jwt.decode(token, SECRET_KEY, algorithms=["HS256"])
+    payload = jwt.decode(token, SECRET_KEY, algorithms=["HS256"], audience="widgetapi")
     assert payload["exp"] - payload["iat"] == config.token_expire_seconds
     assert abs(payload["iat"] - datetime.now(timezone.utc).timestamp()) < 60
