@@ -10,6 +10,7 @@ PyJWT's, on the `cryptography` package; nothing here signs or verifies by hand.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
 import json
@@ -150,8 +151,9 @@ def write_key_pair(private_path: Path, public_path: Path) -> str:
                                             serialization.NoEncryption())
     public_pem = private_key.public_key().public_bytes(serialization.Encoding.PEM,
                                                        serialization.PublicFormat.SubjectPublicKeyInfo)
-    if public_path.exists():  # checked first too, so that a refusal leaves no private key behind
-        raise FileExistsError(public_path)
+    for path in (private_path, public_path):  # both first, so that a refusal writes nothing
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
     _create(private_path, private_pem, 0o600)
     try:
         _create(public_path, public_pem, 0o644)
