@@ -16,6 +16,9 @@ import jwt
 import pytest
 import webtest
 from conftest import SECRET_KEY, bearer, login, register
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import HMACAlgorithm, OKPAlgorithm
 
 from widgetapi.app import create_app
 from widgetapi.config import Config
@@ -48,11 +51,12 @@ def unb64url_json(part: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
-def forge(header: dict[str, Any], payload: dict[str, Any], key: str = SECRET_KEY,
+def forge(header: dict[str, Any], payload: dict[str, Any], key: str | bytes = SECRET_KEY,
           digest: Any = hashlib.sha256) -> str:
     """A JWT with exactly this header, HMAC-signed with `digest`: whatever the header claims."""
     signing_input = f"{b64url_json(header)}.{b64url_json(payload)}"
-    signature = hmac.new(key.encode(), signing_input.encode(), digest).digest()
+    secret = key.encode() if isinstance(key, str) else key
+    signature = hmac.new(secret, signing_input.encode(), digest).digest()
     return f"{signing_input}.{b64url(signature)}"
 
 
@@ -337,3 +341,134 @@ def test_token_lifetime_matches_config(testapp: webtest.TestApp, config: Config)
     payload = jwt.decode(token, SECRET_KEY, algorithms=["HS256"], audience="widgetapi")
     assert payload["exp"] - payload["iat"] == config.token_expire_seconds
     assert abs(payload["iat"] - datetime.now(timezone.utc).timestamp()) < 60
+
+
+# Keys: the kid picks the key, the configuration the algorithm; issuer and audience
+
+
+@pytest.mark.parametrize("change", [
+    {"iss": "someone-else"}, {"iss": "widget"}, {"iss": "widgetapi-evil"}, {"iss": ["widgetapi"]},
+    {"iss": None}, {"aud": "someone-else"}, {"aud": "widget"}, {"aud": ["someone-else"]}, {"aud": 42},
+    {"aud": None}, {"aud": []},
+])
+def test_decode_checks_issuer_and_audience(change: dict[str, Any]) -> None:
+    payload = {**claims_for(uuid.uuid4()), **change}
+    with pytest.raises(TokenInvalid):
+        decode_token(forge(HEADER, payload), KEYS)
+
+
+def test_an_audience_list_naming_ours_is_accepted() -> None:
+    """RFC 7519: `aud` may be a list; the token is for us if we are in it."""
+    payload = {**claims_for(uuid.uuid4()), "aud": ["inventory", "widgetapi"]}
+    assert decode_token(forge(HEADER, payload), KEYS).public_id == uuid.UUID(payload["sub"])
+
+
+def test_issuer_and_audience_come_from_the_configuration() -> None:
+    ours = KeyRing.from_config(Config(secret_key=SECRET_KEY, token_issuer="https://auth.example.com",
+                                      token_audience="widgets"))
+    token = issue_token(uuid.uuid4(), False, ours, 60)
+    claims = jwt.decode(token, SECRET_KEY, algorithms=["HS256"], audience="widgets")
+    assert (claims["iss"], claims["aud"]) == ("https://auth.example.com", "widgets")
+    decode_token(token, ours)
+    with pytest.raises(TokenInvalid):  # same key, but issued for another audience by another issuer
+        decode_token(token, KEYS)
+
+
+@pytest.mark.parametrize("header", [
+    {"alg": "HS256", "typ": "JWT"}, {**HEADER, "kid": "unknown"}, {**HEADER, "kid": ""},
+    {**HEADER, "kid": 42}, {**HEADER, "kid": [KEYS.kid]}, {**HEADER, "kid": KEYS.kid.upper()},
+])
+def test_a_missing_or_unknown_kid_is_refused(testapp: webtest.TestApp, alice: User,
+                                              header: dict[str, Any]) -> None:
+    """Signed with the right key, but not naming it."""
+    assert_refused(get_user(testapp, forge(header, claims_for(alice.public_id))), INVALID)
+
+
+def test_a_previous_key_verifies_but_never_signs(config: Config) -> None:
+    old = issue_token(uuid.uuid4(), False, OTHER_KEYS, 60)
+    rotated = KeyRing.from_config(dataclasses.replace(
+        config, secret_key_previous=("another-secret-key-that-is-long-enough",)))
+    decode_token(old, rotated)
+    assert jwt.get_unverified_header(issue_token(uuid.uuid4(), False, rotated, 60))["kid"] == KEYS.kid
+
+
+@pytest.fixture
+def eddsa_keys(eddsa_config: Config) -> KeyRing:
+    return KeyRing.from_config(eddsa_config)
+
+
+@pytest.fixture
+def eddsa_testapp(app: falcon.App, eddsa_config: Config) -> webtest.TestApp:
+    """An app signing with EdDSA, on the test database (its tables made by `app`)."""
+    return webtest.TestApp(create_app(eddsa_config))
+
+
+def eddsa_token(private_key: Any, payload: dict[str, Any], **header: Any) -> str:
+    return jwt.encode(payload, private_key, algorithm="EdDSA", headers=header)
+
+
+def test_eddsa_tokens_are_refused_by_an_hs256_server(testapp: webtest.TestApp, alice: User,
+                                                      eddsa_keys: KeyRing) -> None:
+    """Correctly signed EdDSA tokens, naming the EdDSA key's kid or the server's own."""
+    for kid in (eddsa_keys.kid, KEYS.kid):
+        token = eddsa_token(eddsa_keys.signing_key, claims_for(alice.public_id), kid=kid)
+        assert_refused(get_user(testapp, token), INVALID)
+
+
+def test_hs256_tokens_are_refused_by_an_eddsa_server(eddsa_testapp: webtest.TestApp,
+                                                      eddsa_keys: KeyRing) -> None:
+    """The algorithm-confusion attack: the public key (which anyone can fetch) used as an HMAC
+    secret under the key's kid; and an HS256 token of the server's former secret."""
+    register(eddsa_testapp, "alice@example.com")
+    alice = User.by_email("alice@example.com")
+    assert alice is not None
+    payload = claims_for(alice.public_id)
+    public_key = eddsa_keys.signing_key.public_key()
+    pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    jwk_json = json.dumps(eddsa_testapp.get("/.well-known/jwks.json").json["keys"][0]).encode()
+    header = {"alg": "HS256", "typ": "JWT", "kid": eddsa_keys.kid}
+    for secret in (pem, raw, jwk_json, b64url(raw).encode()):
+        assert_refused(get_user(eddsa_testapp, forge(header, payload, key=secret)), INVALID)
+    assert_refused(get_user(eddsa_testapp, forge(HEADER, payload)), INVALID)
+    assert_refused(get_user(eddsa_testapp, issue_token(alice.public_id, False, KEYS, 60)), INVALID)
+    # the same payload, signed as the configuration says, is accepted
+    good = eddsa_token(eddsa_keys.signing_key, payload, kid=eddsa_keys.kid)
+    assert get_user(eddsa_testapp, good).json["email"] == "alice@example.com"
+
+
+def test_unsigned_missing_kid_and_foreign_eddsa_tokens_are_refused(
+        eddsa_testapp: webtest.TestApp, eddsa_keys: KeyRing) -> None:
+    register(eddsa_testapp, "alice@example.com")
+    alice = User.by_email("alice@example.com")
+    assert alice is not None
+    payload = claims_for(alice.public_id)
+    for alg in ("none", "None"):
+        unsigned = f"{b64url_json({'alg': alg, 'typ': 'JWT', 'kid': eddsa_keys.kid})}.{b64url_json(payload)}."
+        assert_refused(get_user(eddsa_testapp, unsigned), INVALID)
+    assert_refused(get_user(eddsa_testapp, eddsa_token(eddsa_keys.signing_key, payload)), INVALID)
+    assert_refused(get_user(eddsa_testapp, eddsa_token(eddsa_keys.signing_key, payload, kid="x")), INVALID)
+    stranger = Ed25519PrivateKey.generate()
+    assert_refused(get_user(eddsa_testapp, eddsa_token(stranger, payload, kid=eddsa_keys.kid)), INVALID)
+    for missing in ("iss", "aud"):
+        incomplete = {name: value for name, value in payload.items() if name != missing}
+        token = eddsa_token(eddsa_keys.signing_key, incomplete, kid=eddsa_keys.kid)
+        assert_refused(get_user(eddsa_testapp, token), INVALID)
+
+
+def test_one_signature_check_per_request(monkeypatch: pytest.MonkeyPatch, testapp: webtest.TestApp,
+                                         eddsa_testapp: webtest.TestApp) -> None:
+    """The hot path verifies one signature; reading the kid costs no cryptography."""
+    checks: list[str] = []
+    for algorithm in (HMACAlgorithm, OKPAlgorithm):
+        def counted(self: Any, *args: Any, _original: Any = algorithm.verify) -> bool:
+            checks.append(type(self).__name__)
+            return bool(_original(self, *args))
+        monkeypatch.setattr(algorithm, "verify", counted)
+    hs256 = register(testapp, "alice@example.com")
+    eddsa = register(eddsa_testapp, "bob@example.com")
+    assert checks == []
+    testapp.get(USER, headers=bearer(hs256), status=200)
+    assert checks == ["HMACAlgorithm"]
+    eddsa_testapp.get(USER, headers=bearer(eddsa), status=200)
+    assert checks == ["HMACAlgorithm", "OKPAlgorithm"]
