@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from pathlib import Path
+from typing import Any
 
 import falcon
 import jwt
@@ -99,3 +100,20 @@ def test_the_public_keys_need_no_database(app: falcon.App, eddsa_config: Config)
     broken = dataclasses.replace(eddsa_config, database_url="postgresql://nobody@127.0.0.1:1/none")
     response = webtest.TestApp(create_app(broken)).get(JWKS, status=200)
     assert response.json["keys"][0]["kid"] == KeyRing.from_config(eddsa_config).kid
+
+
+def test_the_readme_snippet_verifies_a_token(app: falcon.App, eddsa_config: Config) -> None:
+    """The README's "how another service verifies widgetapi's tokens", run as written against
+    a real server."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (snippet,) = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]
+                  if "PyJWKClient" in block]
+    with threaded_server(create_app(eddsa_config)) as url:
+        token = request(url, "POST", "/api/v1/auth/register",
+                        {"email": "alice@example.com", "password": PASSWORD}).body["access_token"]
+        namespace: dict[str, Any] = {}
+        exec(snippet.replace("https://api.example.com", url), namespace)  # noqa: S102
+        claims = namespace["verify"](token)
+        assert claims["admin"] is False and claims["aud"] == "widgetapi"
+        with pytest.raises(jwt.InvalidTokenError):
+            namespace["verify"](token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"))
