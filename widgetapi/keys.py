@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ class KeyRing:
     verifying_keys: Mapping[str, Any]  # kid -> secret or Ed25519PublicKey, the current one first
     issuer: str
     audience: str
-    jwks: Mapping[str, Any] | None = field(default=None)  # the public JWK Set, EdDSA only
+    jwks: Mapping[str, Any] | None = None  # the public JWK Set, EdDSA only
 
     @classmethod
     def from_config(cls, config: Config) -> KeyRing:
@@ -85,7 +85,8 @@ def hmac_kid(secret: str) -> str:
     hash of a public label, so checking a guess of the secret against it costs as much as
     checking the guess against any token's own signature, which an attacker already has; and
     unlike a plain hash of the secret, no table of hashes of common strings matches it. A weak
-    secret is no safer without a kid: production refuses short or repetitive ones."""
+    secret is no safer without a kid: production refuses short or repetitive ones. What it does
+    tell: two deployments whose tokens show the same kid share a secret."""
     digest = hmac.new(secret.encode(), b"widgetapi token key id", hashlib.sha256).digest()
     return _b64url(digest[:12])
 
