@@ -8,10 +8,12 @@ import uuid
 import falcon
 import peewee
 import webtest
-from conftest import PASSWORD, SECRET_KEY, bearer, login, register
+from conftest import PASSWORD, bearer, login, register
 
 from widgetapi import operations
+from widgetapi.config import Config
 from widgetapi.db import database
+from widgetapi.keys import KeyRing
 from widgetapi.models import MODELS, Session, User, Widget
 from widgetapi.passwords import hash_password
 from widgetapi.timeutil import utcnow
@@ -114,12 +116,12 @@ def test_init_db_upgrades_a_first_release_database_and_keeps_its_data(
 
 
 def test_init_db_upgrades_a_database_from_before_sessions_and_keeps_its_data(
-        app: falcon.App, testapp: webtest.TestApp) -> None:
+        app: falcon.App, testapp: webtest.TestApp, config: Config) -> None:
     make_old_database(UserBeforeSessions)
     with database.connection_context():
         bob = UserBeforeSessions.get(UserBeforeSessions.email == "bob@example.com")
     # a token the earlier release issued: valid then, without a session now
-    old_token = issue_token(bob.public_id, False, SECRET_KEY, 300)
+    old_token = issue_token(bob.public_id, False, KeyRing.from_config(config), 300)
     assert not columns("widgets")["owner_id"].null and "disabled" not in columns("users")
 
     operations.init_db()

@@ -10,10 +10,12 @@ from typing import Any
 import jwt
 import pytest
 import webtest
-from conftest import PASSWORD, SECRET_KEY, bearer, login, register
+from conftest import PASSWORD, bearer, login, register
 from widget_helpers import widget_body
 
+from widgetapi.config import Config
 from widgetapi.db import database
+from widgetapi.keys import KeyRing
 from widgetapi.models import Session, User
 from widgetapi.timeutil import utcnow
 from widgetapi.tokens import issue_token
@@ -138,22 +140,23 @@ def test_logout_ends_the_session_and_logout_all_every_one(testapp: webtest.TestA
     assert [item["id"] for item in testapp.get(SESSIONS, headers=bearer(fresh)).json["items"]] == [jti(fresh)]
 
 
-def test_a_signed_token_without_a_session_is_refused(testapp: webtest.TestApp) -> None:
+def test_a_signed_token_without_a_session_is_refused(testapp: webtest.TestApp, config: Config) -> None:
     """Such as one issued before the upgrade to sessions, or by a process with the key but
     not the database: the allow-list decides, not the signature alone."""
     register(testapp, "alice@example.com")
     user = User.by_email("alice@example.com")
     assert user is not None
-    assert_blacklisted(testapp, issue_token(user.public_id, False, SECRET_KEY, 300))
+    assert_blacklisted(testapp, issue_token(user.public_id, False, KeyRing.from_config(config), 300))
 
 
-def test_a_session_of_another_user_does_not_admit_a_token(testapp: webtest.TestApp) -> None:
+def test_a_session_of_another_user_does_not_admit_a_token(testapp: webtest.TestApp,
+                                                          config: Config) -> None:
     """A jti belongs to one user: the same jti signed for another user is refused."""
     alice = register(testapp, "alice@example.com")
     register(testapp, "bob@example.com")
     bob = User.by_email("bob@example.com")
     assert bob is not None
-    forged = issue_token(bob.public_id, False, SECRET_KEY, 300, jti=jti(alice))
+    forged = issue_token(bob.public_id, False, KeyRing.from_config(config), 300, jti=jti(alice))
     assert_blacklisted(testapp, forged)
 
 

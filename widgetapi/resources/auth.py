@@ -13,6 +13,7 @@ import peewee
 from widgetapi.body import read_body
 from widgetapi.config import Config
 from widgetapi.errors import Unauthorized
+from widgetapi.keys import KeyRing
 from widgetapi.models import Session, User
 from widgetapi.passwords import check_password, hash_password
 from widgetapi.timeutil import format_datetime
@@ -59,9 +60,10 @@ def user_agent(req: falcon.Request) -> str | None:
 class TokenIssuer:
     """Base of the resources that answer with a new token: each token is a new session."""
 
-    def __init__(self, config: Config, validator: Validator) -> None:
+    def __init__(self, config: Config, validator: Validator, keys: KeyRing) -> None:
         self._config = config
         self._validator = validator
+        self._keys = keys
 
     def _start_session(self, req: falcon.Request, user: User, issued_at: datetime | None = None) -> str:
         """A new token for `user`, issued at `issued_at` (default: now, after the user's
@@ -75,7 +77,7 @@ class TokenIssuer:
                            address=client_address(req), user_agent=user_agent(req))
         except peewee.IntegrityError:  # the user row went since it was read
             raise AccountGone() from None
-        return issue_token(user.public_id, user.admin, self._config.secret_key, lifetime,
+        return issue_token(user.public_id, user.admin, self._keys, lifetime,
                            now=issued_at, jti=jti)
 
     def _respond_with_token(self, resp: falcon.Response, token: str, message: str) -> None:
