@@ -27,10 +27,14 @@ def _ratio(value: float | None) -> str:
     return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _cells(row: Row) -> list[str]:
     measured = row.measurement
     return [row.label, f"{measured.rate:,.0f}" if measured.rate >= 100 else f"{measured.rate:.1f}",
-            f"{measured.p50_ms:.2f}", f"{measured.p99_ms:.2f}", _ratio(row.to_ceiling),
+            _ms(measured.p50_ms), _ms(measured.p99_ms), _ratio(row.to_ceiling),
             _ratio(row.to_small), str(measured.errors)]
 
 
@@ -55,8 +59,8 @@ def table(results: Results, meta: Mapping[str, Any]) -> str:
     alone, flood = results.row("widget"), results.row("flood")
     if alone and flood:
         lines.append(f"GET /widgets/{{name}} alone -> during the login flood: "
-                     f"p50 {alone.measurement.p50_ms:.2f} -> {flood.measurement.p50_ms:.2f} ms, "
-                     f"p99 {alone.measurement.p99_ms:.2f} -> {flood.measurement.p99_ms:.2f} ms "
+                     f"p50 {_ms(alone.measurement.p50_ms)} -> {_ms(flood.measurement.p50_ms)} ms, "
+                     f"p99 {_ms(alone.measurement.p99_ms)} -> {_ms(flood.measurement.p99_ms)} ms "
                      f"({flood.note})")
     if results.memory:
         lines.append("RSS after the load: " + ", ".join(

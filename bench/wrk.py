@@ -83,11 +83,13 @@ def parse_result(output: str) -> Result:
 
 @dataclass(frozen=True)
 class Measurement:
-    """The medians of several runs of one load (each figure on its own), and every run."""
+    """The medians of several runs of one load, each figure on its own, and every run.
+    Latencies come from the runs that got answers (None when none did: a slow load in a
+    short run)."""
 
     rate: float
-    p50_ms: float
-    p99_ms: float
+    p50_ms: float | None
+    p99_ms: float | None
     errors: int
     runs: tuple[Result, ...]
 
@@ -95,10 +97,11 @@ class Measurement:
 def median(runs: Sequence[Result]) -> Measurement:
     if not runs:
         raise ValueError("no runs to take the median of")
+    answered = [run for run in runs if run.requests]
     return Measurement(
         rate=statistics.median(run.rate for run in runs),
-        p50_ms=statistics.median(run.p50_ms for run in runs),
-        p99_ms=statistics.median(run.p99_ms for run in runs),
+        p50_ms=statistics.median(run.p50_ms for run in answered) if answered else None,
+        p99_ms=statistics.median(run.p99_ms for run in answered) if answered else None,
         errors=sum(run.errors for run in runs),
         runs=tuple(runs))
 

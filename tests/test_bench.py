@@ -55,6 +55,13 @@ def test_median_takes_each_figure_on_its_own_and_adds_the_errors():
     assert (measured.rate, measured.p50_ms, measured.p99_ms, measured.errors) == (2000.0, 4.0, 20.0, 3)
 
 
+def test_median_latency_leaves_out_runs_that_got_no_answer():
+    unanswered = wrk.Result(0, 2.0, 0, 0.0, 0.0, 0.0, 0.0)
+    measured = wrk.median([unanswered, wrk.Result(4, 2.0, 0, 900.0, 950.0, 990.0, 990.0)])
+    assert (measured.rate, measured.p50_ms, measured.p99_ms) == (1.0, 900.0, 990.0)
+    assert wrk.median([unanswered]).p50_ms is None
+
+
 def test_only_runs_what_a_scenario_is_compared_with_too():
     assert scenarios.selected(["scale"]) == ("list", "scale")
     assert scenarios.selected(["flood", "user"]) == ("widget", "user", "flood")
