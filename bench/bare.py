@@ -31,15 +31,24 @@ def create_app() -> falcon.App:
     return app
 
 
+def waitress_options(threads: int) -> dict[str, Any]:
+    """widgetapi's own waitress settings (limits, timeouts), so that the ceiling is served
+    exactly as `widgetapi serve` is; just the threads where widgetapi has none of its own."""
+    try:
+        from widgetapi.server import waitress_options as widgetapi_options
+    except ImportError:
+        return {"threads": threads, "ident": "widgetapi"}
+    return widgetapi_options(threads)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bare", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args(argv)
-    # The same call as widgetapi.cli.serve: keep the two alike.
-    waitress.serve(create_app(), host=args.host, port=args.port, threads=args.threads,  # type: ignore[arg-type]
-                   ident="widgetapi")
+    waitress.serve(create_app(), host=args.host, port=args.port,  # type: ignore[arg-type]
+                   **waitress_options(args.threads))
     return 0
 
 

@@ -39,7 +39,7 @@ USERS = 8
 # are refused by design (503): four clients is what it serves, and the flood of issue #7.
 LOGIN_CLIENTS = 4
 TOKEN_LIFETIME = 24 * 3600
-UNTHROTTLED = "1000000"
+UNTHROTTLED = "100000"
 
 SCENARIOS = ("widget", "list", "user", "login", "flood", "scale")
 # What a scenario is compared with, so `--only` runs it too.
