@@ -81,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print("bench: " + "; ".join(missing) + " (Debian and Ubuntu)", file=sys.stderr)
         return 2
+    if not Path(scenarios.widgetapi_command()[0]).exists():
+        print(f"bench: no widgetapi command beside {sys.executable}: run `python dev.py bench`",
+              file=sys.stderr)
+        return 2
     pair = cpus()
     if pair is None:
         print("bench: needs two CPUs (one for the servers, one for wrk)", file=sys.stderr)
@@ -102,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ScenarioFailed, seed.SeedingFailed, wrk.WrkFailed, RuntimeError) as error:
             print(f"bench: {error}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:  # the servers and databases are gone already
+            print("bench: interrupted", file=sys.stderr)
+            return 130
     print(report.table(results, meta))
     if args.json:
         args.json.write_text(json.dumps(report.as_json(results, meta), indent=2) + "\n")

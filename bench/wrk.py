@@ -127,6 +127,10 @@ def finish(process: subprocess.Popen[str], seconds: int) -> Result:
         process.kill()
         process.communicate()
         raise WrkFailed(f"wrk did not finish within {seconds + 60} s") from None
+    except BaseException:  # interrupted: leave no load running
+        process.kill()
+        process.communicate()
+        raise
     if process.returncode:
         raise WrkFailed(f"wrk exited with status {process.returncode}:\n{output.strip()}")
     return parse_result(output)
