@@ -211,8 +211,13 @@ class Bench:
         measured, flooding = [], []
         for _ in range(self.settings.runs):
             flood = wrk.start(self.settings.load_cpu, server.url, logins, seconds + 2)
-            time.sleep(1)  # the flood is under way before the reads start
-            measured.append(wrk.run(self.settings.load_cpu, server.url, reads, seconds))
+            try:
+                time.sleep(1)  # the flood is under way before the reads start
+                measured.append(wrk.run(self.settings.load_cpu, server.url, reads, seconds))
+            except BaseException:
+                flood.kill()
+                flood.communicate()
+                raise
             flooding.append(wrk.finish(flood, seconds + 2))
         result, flood_result = wrk.median(measured), wrk.median(flooding)
         return Row("flood", f"GET /widgets/{{name}} during {LOGIN_CLIENTS}-client login flood", result,
