@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench import report, scenarios, seed, wrk
 from bench.scenarios import SCENARIOS, Bench, ScenarioFailed, Settings
@@ -48,8 +49,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--duration must be from 1 to 600 seconds")
     if not 1 <= args.runs <= 20:
         parser.error("--runs must be from 1 to 20")
-    if args.database_url and not seed.is_postgresql(args.database_url):
-        parser.error("--database-url must be a postgresql:// URL (SQLite is the default)")
+    if args.database_url and not (seed.is_postgresql(args.database_url)
+                                  and urlsplit(args.database_url).path.strip("/")):
+        parser.error("--database-url must be a postgresql:// URL naming a database (SQLite is the default)")
     if args.source and not (args.source / "widgetapi" / "__init__.py").is_file():
         parser.error(f"--source {args.source}: no widgetapi package there")
     return args

@@ -104,7 +104,7 @@ def server_environment(database_url: str, source: Path | None, secret_key: str) 
                BCRYPT_LOG_ROUNDS="12", TOKEN_EXPIRE_SECONDS=str(TOKEN_LIFETIME),
                AUTH_RATE_PER_MINUTE=UNTHROTTLED, LOGIN_MAX_FAILURES=UNTHROTTLED)
     if source is not None:
-        env["PYTHONPATH"] = str(source)
+        env["PYTHONPATH"] = str(source.resolve())  # the seeding runs elsewhere
     return env
 
 

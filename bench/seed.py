@@ -45,6 +45,8 @@ def fresh_database(requested: str | None, directory: Path, name: str) -> Iterato
 
     parts = urlsplit(requested)
     database = parts.path.lstrip("/")
+    if not database:
+        raise SeedingFailed(f"{requested} names no database")
     maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
     with psycopg.connect(maintenance, autocommit=True) as connection:
         if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
