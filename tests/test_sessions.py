@@ -67,6 +67,14 @@ def test_a_user_agent_is_kept_to_255_characters_and_none_is_null(testapp: webtes
     assert [item["user_agent"] for item in items] == [None, long_agent[:255]]
 
 
+def test_a_user_agent_with_a_nul_is_stored_without_it(testapp: webtest.TestApp) -> None:
+    """PostgreSQL text cannot hold a NUL: the login must not fail on one."""
+    token = testapp.post_json(LOGIN.replace("login", "register"), ALICE, status=201,
+                              extra_environ={"HTTP_USER_AGENT": "evil\x00agent"}).json["access_token"]
+    items = testapp.get(SESSIONS, headers=bearer(token), status=200).json["items"]
+    assert [item["user_agent"] for item in items] == ["evilagent"]
+
+
 def test_sessions_page(testapp: webtest.TestApp) -> None:
     tokens = [register(testapp, "alice@example.com")] + [login(testapp, "alice@example.com")
                                                          for _ in range(6)]
