@@ -140,3 +140,21 @@ def test_a_disabled_account_cannot_log_in_until_enabled(
     fresh = login(testapp, "alice@example.com")
     assert testapp.get(USER, headers=bearer(fresh), status=200).json["disabled"] is False
     assert refused(testapp, old) == BLACKLISTED  # old tokens stay refused
+
+
+def test_the_new_bodies_are_bounded_and_typed(testapp: webtest.TestApp,
+                                             admin_headers: dict[str, str]) -> None:
+    """The account endpoints read their bodies as every write endpoint does: at most 64 KiB
+    (413), JSON or a form (else 415), an object (else 400)."""
+    token = bearer(register(testapp, "alice@example.com"))
+    big = '{"current_password": "' + "x" * (64 * 1024) + '"}'
+    user_item = f"/api/v1/users/{User.get(User.email == 'alice@example.com').public_id}"
+    for method, path, headers in [("DELETE", USER, token), ("POST", PASSWORD_URL, token),
+                                  ("PATCH", user_item, admin_headers)]:
+        for body, content_type, status in [(big, "application/json", 413), ("x", "text/plain", 415),
+                                           ("[1]", "application/json", 400)]:
+            response = testapp.request(path, method=method, body=body.encode(), expect_errors=True,
+                                       headers={**headers, "Content-Type": content_type})
+            assert response.status_int == status, (method, path, content_type, response.text)
+            assert response.json["status"] == "fail"
+    testapp.get(USER, headers=token, status=200)  # nothing happened to the account
