@@ -13,7 +13,7 @@ from typing import Any
 
 import falcon
 import pytest
-from conftest import PASSWORD, SECRET_KEY
+from conftest import GENEROUS_THROTTLE_ENV, PASSWORD, SECRET_KEY
 from servers import Reply, gunicorn, request, server_process, waitress_serve, widgetapi_serve
 
 from widgetapi import operations
@@ -28,7 +28,8 @@ DEADLINE = "2099-12-31"
 
 def server_env(database_url: str) -> dict[str, str]:
     return {"WIDGETAPI_ENV": "testing", "DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY,
-            "TOKEN_EXPIRE_SECONDS": "300", "BCRYPT_LOG_ROUNDS": "4", "DATABASE_POOL_SIZE": "5"}
+            "TOKEN_EXPIRE_SECONDS": "300", "BCRYPT_LOG_ROUNDS": "4", "DATABASE_POOL_SIZE": "5",
+            **GENEROUS_THROTTLE_ENV}
 
 
 @pytest.fixture

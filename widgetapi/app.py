@@ -6,10 +6,12 @@ from typing import Any
 import falcon
 
 from widgetapi.auth import Authentication
+from widgetapi.clients import ClientMiddleware
 from widgetapi.config import Config
 from widgetapi.cors import CORS
 from widgetapi.db import ConnectionPerRequest, open_database
 from widgetapi.errors import ERROR_HANDLERS, serialize_error
+from widgetapi.passwords import limit_hashing
 from widgetapi.purge import OpportunisticPurge
 from widgetapi.resources.auth import CurrentUser, Login, Logout, LogoutEverywhere, Registration
 from widgetapi.resources.service import Health, Spec
@@ -27,8 +29,10 @@ def create_app(config: Config) -> falcon.App:
     so a process serves one database."""
     db = open_database(config.database_url, max_connections=config.database_pool_size)
     validator = Validator(load_spec())
+    limit_hashing(config.hash_concurrency)
 
     middleware: list[Any] = [
+        ClientMiddleware(config.trusted_proxies),
         OpportunisticPurge(config.purge_interval_seconds),
         ConnectionPerRequest(db),
         Authentication(config.secret_key),

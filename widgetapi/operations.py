@@ -11,7 +11,7 @@ from widgetapi.db import database, open_database
 from widgetapi.migrations import apply_migrations
 from widgetapi.models import User, Widget, create_tables
 from widgetapi.passwords import hash_password
-from widgetapi.purge import purge_expired_tokens
+from widgetapi.purge import purge_expired_tokens, purge_throttle_records
 from widgetapi.spec import load_spec
 from widgetapi.timeutil import utcnow
 from widgetapi.validation import Validator
@@ -97,5 +97,7 @@ def seed(count: int) -> list[str]:
 
 
 def purge_tokens() -> int:
-    """Remove blacklist entries whose token has expired anyway; returns how many."""
+    """Remove blacklist entries whose token has expired anyway; returns how many. Stale
+    throttling rows go too."""
+    purge_throttle_records()
     return purge_expired_tokens()
