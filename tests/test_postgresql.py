@@ -141,3 +141,12 @@ def test_a_hung_database_gives_503s_and_requests_without_it_go_on(
     proxy.start()
     assert request(proxied_server, "GET", "/api/v1/health", timeout=HANG_GUARD).status == 200
     assert request(proxied_server, "GET", "/api/v1/auth/user", headers=headers).status == 200
+
+
+def test_preparing_the_schema_is_not_bounded_by_the_request_timeouts(app: falcon.App) -> None:
+    """init-db waits for another process's schema lock, and migrations take what they take."""
+    from widgetapi.deadlines import WATCHDOG
+
+    with WATCHDOG.lifted(), database.connection_context(), database.atomic():
+        database.execute_sql("SET LOCAL statement_timeout = 0")
+        database.execute_sql("SELECT pg_sleep(4)")  # past the statement timeout and the deadline

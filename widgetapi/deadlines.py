@@ -30,13 +30,27 @@ class Watchdog:
 
     def __init__(self, seconds: float = QUERY_DEADLINE_SECONDS) -> None:
         self.seconds = seconds
+        self._lifted = threading.local()
         self._lock = threading.Lock()
         self._watched: dict[int, tuple[float, Any]] = {}
         self._thread: threading.Thread | None = None
 
     @contextlib.contextmanager
+    def lifted(self) -> Iterator[None]:
+        """No deadline for this thread's queries in the block: for operators' work (creating
+        and migrating tables), which may rightly take long, never for requests."""
+        self._lifted.on = True
+        try:
+            yield
+        finally:
+            self._lifted.on = False
+
+    @contextlib.contextmanager
     def deadline(self, connection: Any) -> Iterator[None]:
         """While the block runs, `connection` (psycopg) is broken if it takes too long."""
+        if getattr(self._lifted, "on", False):
+            yield
+            return
         key = id(connection)
         with self._lock:
             self._watched[key] = (time.monotonic() + self.seconds, connection)
