@@ -11,9 +11,11 @@ from widgetapi.config import Config
 from widgetapi.cors import CORS
 from widgetapi.db import ConnectionPerRequest, open_database
 from widgetapi.errors import ERROR_HANDLERS, serialize_error
+from widgetapi.keys import KeyRing
 from widgetapi.passwords import limit_hashing
 from widgetapi.purge import OpportunisticPurge
 from widgetapi.resources.auth import CurrentUser, Login, Logout, LogoutEverywhere, Registration
+from widgetapi.resources.keys import PublicKeys
 from widgetapi.resources.service import Health, Spec
 from widgetapi.resources.ui import SwaggerUI, assets_directory
 from widgetapi.resources.users import Users
@@ -27,6 +29,7 @@ API = "/api/v1"
 def create_app(config: Config) -> falcon.App:
     """A WSGI app serving the API from the database in `config`; models bind to it,
     so a process serves one database."""
+    keys = KeyRing.from_config(config)  # first: a key that cannot be used stops everything
     db = open_database(config.database_url, max_connections=config.database_pool_size)
     validator = Validator(load_spec())
     limit_hashing(config.hash_concurrency)
@@ -35,14 +38,14 @@ def create_app(config: Config) -> falcon.App:
         ClientMiddleware(config.trusted_proxies),
         OpportunisticPurge(config.purge_interval_seconds),
         ConnectionPerRequest(db),
-        Authentication(config.secret_key),
+        Authentication(keys),
     ]
     if config.cors_allow_origins:
         middleware.insert(0, CORS(config.cors_allow_origins))
     app = falcon.App(middleware=middleware)
 
-    app.add_route(f"{API}/auth/register", Registration(config, validator))
-    app.add_route(f"{API}/auth/login", Login(config, validator))
+    app.add_route(f"{API}/auth/register", Registration(config, validator, keys))
+    app.add_route(f"{API}/auth/login", Login(config, validator, keys))
     app.add_route(f"{API}/auth/user", CurrentUser())
     app.add_route(f"{API}/auth/logout", Logout())
     app.add_route(f"{API}/auth/logout-all", LogoutEverywhere())
@@ -56,6 +59,7 @@ def create_app(config: Config) -> falcon.App:
     app.add_route(f"{API}/openapi.json", spec, suffix="json")
     app.add_route(f"{API}/ui", SwaggerUI(f"{API}/ui", f"{API}/openapi.json"))
     app.add_static_route(f"{API}/ui", assets_directory())
+    app.add_route("/.well-known/jwks.json", PublicKeys(keys))
 
     app.set_error_serializer(serialize_error)
     for exception, handler in ERROR_HANDLERS:
