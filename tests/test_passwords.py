@@ -8,8 +8,7 @@ from dataclasses import replace
 import bcrypt
 import pytest
 from conftest import PASSWORD, login, register
-from servers import request, threaded_server
-from test_processes import race
+from servers import race, request, threaded_server
 
 from widgetapi import passwords
 from widgetapi.app import create_app

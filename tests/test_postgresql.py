@@ -12,9 +12,8 @@ import pgadmin
 import pytest
 import webtest
 from conftest import bearer, on_postgresql, register
-from servers import request, threaded_server
+from servers import race, request, threaded_server
 from tcp_proxy import TcpProxy
-from test_processes import race
 
 from widgetapi.app import create_app
 from widgetapi.config import Config

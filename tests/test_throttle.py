@@ -20,6 +20,7 @@ from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import database
 from widgetapi.models import AuthRequests, LoginFailures
+from widgetapi.purge import OpportunisticPurge
 from widgetapi.timeutil import utcnow
 
 LOGIN = "/api/v1/auth/login"
@@ -165,6 +166,19 @@ def test_old_throttle_rows_are_purged(app: falcon.App, strict_config: Config, co
     with database.connection_context():
         assert [row.email for row in LoginFailures.select()] == [ALICE]
         assert AuthRequests.select().count() == 1
+
+
+def test_the_background_purge_forgets_old_throttle_rows(app: falcon.App, strict_config: Config) -> None:
+    old = utcnow() - throttle.FAILURE_MEMORY - timedelta(minutes=5)
+    with database.connection_context():
+        throttle.record_failed_password_check(strict_config, "old@example.com", "203.0.113.7", now=old)
+        throttle.check_rate(strict_config, "203.0.113.7", now=old)
+    purge = OpportunisticPurge(interval=0)
+    purge.process_response(None, None, None, True)  # type: ignore[arg-type]
+    purge.wait(timeout=30)
+    with database.connection_context():
+        assert LoginFailures.select().count() == 0
+        assert AuthRequests.select().count() == 0
 
 
 @pytest.fixture

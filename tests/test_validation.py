@@ -304,8 +304,7 @@ def test_patterns_have_ecma_262_semantics() -> None:
 
 
 def test_a_hostile_body_does_not_hold_up_a_concurrent_request(app) -> None:
-    from servers import request, threaded_server
-    from test_processes import race
+    from servers import race, request, threaded_server
 
     with threaded_server(app, threads=4) as url:
         replies = race([
