@@ -176,6 +176,10 @@ def _message(error: jsonschema.ValidationError) -> str:
         return schema["x-error-message"]
     if error.validator == "format" and error.cause is not None:
         return str(error.cause)
+    if error.validator == "maxLength" and schema.get("format") == "password":
+        # more characters than maxLength are more bytes than bcrypt takes too: say the byte
+        # limit, as the format would (it does not run past the length limit)
+        return f"must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8"
     if error.validator == "type":
         return {"string": "must be a string", "integer": "must be a whole number",
                 "boolean": "must be true or false", "object": "must be an object"}.get(value, error.message)
