@@ -32,7 +32,7 @@ def create_app(config: Config) -> falcon.App:
     keys = KeyRing.from_config(config)  # first: a key that cannot be used stops everything
     db = open_database(config.database_url, max_connections=config.database_pool_size)
     validator = Validator(load_spec())
-    limit_hashing(config.hash_concurrency)
+    limit_hashing(config.hash_concurrency, config.hash_waiting)
 
     middleware: list[Any] = [
         ClientMiddleware(config.trusted_proxies),

@@ -51,11 +51,24 @@ class Config:
     password_hash_concurrency: int = 0
 
     @property
+    def half_the_threads(self) -> int:
+        """Half the server's threads, at least 1. The pool has a connection per thread plus
+        one (`widgetapi serve` sizes it so, and the README asks the same of gunicorn and
+        waitress-serve), so the threads are DATABASE_POOL_SIZE - 1."""
+        return max(1, (self.database_pool_size - 1) // 2)
+
+    @property
     def hash_concurrency(self) -> int:
-        """PASSWORD_HASH_CONCURRENCY, or half the server's threads (at least 1). The pool has
-        a connection per thread plus one (`widgetapi serve` sizes it so, and the README asks
-        the same of gunicorn and waitress-serve), so the threads are DATABASE_POOL_SIZE - 1."""
-        return self.password_hash_concurrency or max(1, (self.database_pool_size - 1) // 2)
+        """PASSWORD_HASH_CONCURRENCY, or half the server's threads."""
+        return self.password_hash_concurrency or self.half_the_threads
+
+    @property
+    def hash_waiting(self) -> int:
+        """How many password checks may wait for a slot: as many as hash, at most, and only
+        within the half of the threads password work may take. A waiting request holds a
+        server thread (WSGI), so waiting beyond that half would let a login flood take the
+        threads reads need; by default all of that half hashes and nothing waits."""
+        return min(self.hash_concurrency, max(0, self.half_the_threads - self.hash_concurrency))
     # Token keys (widgetapi/keys.py): older HS256 secrets that still verify, never sign; or
     # EdDSA with an Ed25519 private key and older public keys that still verify.
     secret_key_previous: tuple[str, ...] = ()
