@@ -2,11 +2,15 @@
 an account does to logging in."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+import falcon
 import webtest
 from conftest import PASSWORD, bearer, login, register
 from widget_helpers import widget_body
 
 from widgetapi import operations
+from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.models import User
 
@@ -158,3 +162,33 @@ def test_the_new_bodies_are_bounded_and_typed(testapp: webtest.TestApp,
             assert response.status_int == status, (method, path, content_type, response.text)
             assert response.json["status"] == "fail"
     testapp.get(USER, headers=token, status=200)  # nothing happened to the account
+
+
+# Throttling (widgetapi/throttle.py): a wrong current password is a failed login
+
+def test_wrong_current_passwords_lock_the_account_out_for_this_address(app: falcon.App,
+                                                                      config: Config) -> None:
+    strict = webtest.TestApp(create_app(replace(config, login_max_failures=2)))
+    token = register(strict, "alice@example.com")
+    strict.delete_json(USER, {"current_password": "wrong password"}, headers=bearer(token), status=400)
+    change(strict, token, {"current_password": "wrong again", "new_password": NEW_PASSWORD}, 400)
+
+    # locked out for this email from this address: the right password too, everywhere it is asked
+    response = change(strict, token, {"current_password": PASSWORD, "new_password": NEW_PASSWORD}, 429)
+    assert int(response.headers["Retry-After"]) >= 1
+    strict.delete_json(USER, {"current_password": PASSWORD}, headers=bearer(token), status=429)
+    strict.post_json(LOGIN, {"email": "alice@example.com", "password": PASSWORD}, status=429)
+    # from another address the account is there as before
+    strict.post_json(LOGIN, {"email": "alice@example.com", "password": PASSWORD}, status=200,
+                     extra_environ={"REMOTE_ADDR": "198.51.100.9"})
+    strict.get(USER, headers=bearer(token), status=200)
+
+
+def test_password_changes_count_against_the_address_rate(app: falcon.App, config: Config) -> None:
+    strict = webtest.TestApp(create_app(replace(config, auth_rate_per_minute=2)))
+    token = register(strict, "alice@example.com")  # one request of the minute's two
+    body = {"current_password": "wrong password", "new_password": NEW_PASSWORD}
+    # a minute may turn once meanwhile, so a few tries; a 429 must come
+    statuses = [strict.post_json(PASSWORD_URL, body, headers=bearer(token), expect_errors=True).status_int
+                for _ in range(5)]
+    assert 429 in statuses and set(statuses) <= {400, 429}, statuses

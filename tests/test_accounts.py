@@ -2,16 +2,15 @@
 deleting, and not when several such requests race each other over real HTTP."""
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 
 import falcon
 import pytest
 import webtest
 from conftest import PASSWORD, bearer, login, register
-from servers import Reply, request, threaded_server
+from servers import race, request, threaded_server
 
 from widgetapi import operations
 from widgetapi.config import Config
@@ -84,26 +83,6 @@ def test_ordinary_users_come_and_go_freely(testapp: webtest.TestApp, admin_heade
 def live_url(app: falcon.App) -> Iterator[str]:
     with threaded_server(app, threads=RACERS + 2) as url:
         yield url
-
-
-def race(attempts: list[Callable[[], Reply]]) -> list[Reply]:
-    """Run the attempts in threads released together; their replies in order."""
-    barrier = threading.Barrier(len(attempts))
-    replies: list[Reply] = [Reply(0, None)] * len(attempts)
-
-    def run(index: int) -> None:
-        barrier.wait(timeout=60)
-        try:
-            replies[index] = attempts[index]()
-        except Exception as error:  # reported through the status check
-            replies[index] = Reply(0, repr(error))
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(attempts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return replies
 
 
 def make_admins(config: Config, testapp: webtest.TestApp, emails: list[str]) -> list[dict[str, str]]:

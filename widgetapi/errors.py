@@ -11,6 +11,7 @@ import falcon
 
 from widgetapi.accounts import LastAdministrator
 from widgetapi.db import UNAVAILABLE
+from widgetapi.passwords import PasswordHashingBusy
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,13 @@ def handle_last_administrator(req: falcon.Request, resp: falcon.Response,
     raise falcon.HTTPConflict(description=str(error))
 
 
+def handle_hashing_busy(req: falcon.Request, resp: falcon.Response,
+                        error: Exception, params: dict) -> None:
+    log.warning("password hashing busy: %s %s refused", req.method, req.path)
+    raise falcon.HTTPServiceUnavailable(description="Service unavailable",
+                                        retry_after=PasswordHashingBusy.retry_after)
+
+
 def handle_unexpected(req: falcon.Request, resp: falcon.Response,
                       error: Exception, params: dict) -> None:
     log.exception("unhandled error during %s %s", req.method, req.path)
@@ -81,4 +89,5 @@ ERROR_HANDLERS = (
     (Exception, handle_unexpected),
     (UNAVAILABLE, handle_database_unavailable),
     (LastAdministrator, handle_last_administrator),
+    (PasswordHashingBusy, handle_hashing_busy),
 )

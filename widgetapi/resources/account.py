@@ -11,7 +11,8 @@ from widgetapi.db import database
 from widgetapi.errors import Unauthorized, ValidationFailed
 from widgetapi.models import User
 from widgetapi.passwords import check_password, hash_password
-from widgetapi.resources.auth import AccountGone, TokenIssuer, represent_user
+from widgetapi.resources.auth import AccountGone, TokenIssuer, client_address, represent_user
+from widgetapi.throttle import check_lockout, record_failed_password_check, throttled
 from widgetapi.timeutil import utcnow
 from widgetapi.validation import Validator
 
@@ -20,17 +21,14 @@ ACCOUNT_DELETION = "/components/schemas/AccountDeletion"
 INVALID = "Invalid token. Please log in again."
 
 
-def record_failed_password(req: falcon.Request, user: User) -> None:
-    """A wrong current password (password change, account deletion) is a failed login
-    attempt for the throttle, for the user's email from this client address.
-    TODO(#7): the lead wires this to #7's throttle function for a failed password check."""
-    del req, user
-
-
 def require_current_password(req: falcon.Request, user: User, password: str, config: Config) -> None:
-    """400 with errors.current_password when `password` is not the user's."""
+    """400 with errors.current_password when `password` is not the user's. A wrong one is a
+    failed login for the throttle (this email from this client address), and a locked-out
+    pair gets 429 before any check: a stolen token cannot try passwords faster than a login."""
+    address = client_address(req)
+    check_lockout(user.email, address)
     if not check_password(password, user.password_hash, config.bcrypt_log_rounds):
-        record_failed_password(req, user)
+        record_failed_password_check(config, user.email, address)
         raise ValidationFailed({"current_password": "does not match"})
 
 
@@ -57,6 +55,7 @@ class CurrentUser:
 
 
 class Password(TokenIssuer):
+    @falcon.before(throttled("password"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Change my password: every other token of mine is refused from now on; the answer
         carries a new one."""

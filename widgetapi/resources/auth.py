@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,13 @@ from widgetapi.config import Config
 from widgetapi.errors import Unauthorized
 from widgetapi.keys import KeyRing
 from widgetapi.models import Session, User
-from widgetapi.passwords import check_password, hash_password
+from widgetapi.passwords import PasswordHashingBusy, check_password, hash_password, needs_rehash
+from widgetapi.throttle import (
+    check_lockout,
+    record_failed_password_check,
+    record_successful_login,
+    throttled,
+)
 from widgetapi.timeutil import format_datetime
 from widgetapi.tokens import issue_token, new_token_id
 from widgetapi.validation import Validator
@@ -45,9 +52,9 @@ class AccountGone(Exception):
 
 
 def client_address(req: falcon.Request) -> str:
-    """The address a session is recorded from: the peer's.
-    TODO(#7): the lead switches this to #7's trusted-proxy client address at merge time."""
-    return (req.remote_addr or "")[:255]
+    """The address a session is recorded from: the client's, as widgetapi.clients finds it
+    (the peer, or what a trusted proxy forwards)."""
+    return str(req.context.client.address)[:255]
 
 
 def user_agent(req: falcon.Request) -> str | None:
@@ -95,6 +102,7 @@ class TokenIssuer:
 class Registration(TokenIssuer):
     auth_required = False
 
+    @falcon.before(throttled("register"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = credentials(read_body(req))
         self._validator.validate(REGISTRATION, body)
@@ -114,21 +122,29 @@ class Registration(TokenIssuer):
 class Login(TokenIssuer):
     auth_required = False
 
+    @falcon.before(throttled("login"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_body(req)
         if not body and (req.auth or "").lower().startswith("basic "):
             body = basic_credentials(req.auth or "")
         body = credentials(body)
         self._validator.validate(LOGIN, body)
-        user = User.by_email(body["email"])
+        email, address, rounds = body["email"], req.context.client.address, self._config.bcrypt_log_rounds
+        check_lockout(email, address)
+        user = User.by_email(email)
         # Stamped when the user was read, before the slow password check: a revocation
         # (logout everywhere, password change, disabling) that commits meanwhile moves the
         # user's cutoff past this, so the token it would miss is refused all the same.
         issued_at = user.token_issue_time() if user else None
         password_hash = user.password_hash if user else None
-        matches = check_password(body["password"], password_hash, self._config.bcrypt_log_rounds)
+        matches = check_password(body["password"], password_hash, rounds)
         if not matches or user is None:
+            record_failed_password_check(self._config, email, address)
             raise Unauthorized("email or password does not match")
+        record_successful_login(email, address)
+        if needs_rehash(user.password_hash, rounds):
+            with contextlib.suppress(PasswordHashingBusy):  # then at a later login
+                user.rehash(hash_password(body["password"], rounds))
         if user.disabled:
             raise AccountDisabled()
         try:
