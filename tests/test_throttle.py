@@ -213,3 +213,49 @@ def test_two_processes_share_the_counts(two_servers: tuple[str, str]) -> None:
     reply = request(one, "POST", LOGIN, {"email": "bob@example.com", "password": PASSWORD})
     assert reply.status == 429
     assert reply.body["message"] == f"Too many attempts. Try again in {reply.headers['retry-after']} seconds."
+
+
+def v6(interface: str, network: str = "2001:db8:1:2") -> dict[str, str]:
+    return {"REMOTE_ADDR": f"{network}:{interface}"}
+
+
+def test_ipv6_addresses_of_one_64_network_share_a_lockout(strict: webtest.TestApp) -> None:
+    """An IPv6 client holds a whole /64 (2^64 addresses): counting each address apart would
+    give it unlimited guesses at one account, a fresh address for every one."""
+    register(strict, ALICE)
+    for host in range(1, 6):
+        log_in(strict, "wrong password", 401, environ=v6(f"0:0:0:{host}"))
+    assert_throttled(log_in(strict, PASSWORD, 429, environ=v6("ffff:ffff:ffff:ffff")), 60)
+    assert_throttled(log_in(strict, PASSWORD, 429, environ=v6("1", "2001:0db8:0001:0002:0:0:0")), 60)
+    # another /64 is another client
+    log_in(strict, PASSWORD, 200, environ=v6("0:0:0:1", "2001:db8:1:3"))
+
+
+def test_ipv6_addresses_of_one_64_network_share_the_rate(strict: webtest.TestApp) -> None:
+    for number in range(30):
+        log_in(strict, "wrong password", 401, email=f"user{number}@example.com",
+               environ=v6(f"{number + 1:x}::1"))
+    assert_throttled(log_in(strict, PASSWORD, 429, environ=v6("abcd::1")), 60)
+    log_in(strict, "wrong password", 401, environ=v6("abcd::1", "2001:db8:1:3"))
+
+
+def test_an_ipv4_mapped_ipv6_address_is_its_ipv4_address(strict: webtest.TestApp) -> None:
+    register(strict, ALICE)
+    for _ in range(5):
+        log_in(strict, "wrong password", 401, environ={"REMOTE_ADDR": "::ffff:203.0.113.7"})
+    assert_throttled(log_in(strict, PASSWORD, 429), 60)  # HERE: 203.0.113.7
+    # and an IPv4 address is itself, not a network: its neighbour is another client
+    log_in(strict, PASSWORD, 200, environ={"REMOTE_ADDR": "203.0.113.8"})
+
+
+@pytest.mark.parametrize(("address", "key"), [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:a:b:c:d", "2001:db8:1:2::/64"),
+    ("2001:0DB8:0001:0002::1", "2001:db8:1:2::/64"),
+    ("fe80::1%eth0", "fe80::/64"),
+    ("::ffff:203.0.113.7", "203.0.113.7"),
+    ("unix:/run/widgetapi.sock", "unix:/run/widgetapi.sock"),
+    ("x" * 300, "x" * throttle.MAX_ADDRESS),
+])
+def test_the_throttle_counts_an_ipv6_client_by_its_64_network(address: str, key: str) -> None:
+    assert throttle.client_key(address) == key

@@ -5,12 +5,16 @@
 - Per email and client address: after LOGIN_MAX_FAILURES failed password checks, a lockout
   of 60 s that doubles with each further failure, up to 15 minutes; a success ends it.
 
-Both answer 429 with `Retry-After`. The counts live in the database (`AuthRequests`,
+Both answer 429 with `Retry-After`. A client is its address, except that an IPv6 client is
+its /64 network: one subscriber or host gets a whole /64, so an attacker could otherwise
+take a fresh address for every guess. An IPv4-mapped IPv6 address is its IPv4 address.
+The counts live in the database (`AuthRequests`,
 `LoginFailures` in models.py), written with upserts, so concurrent requests on any number of
 processes count exactly. Code that checks a password calls the functions below.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 from collections.abc import Callable
@@ -31,6 +35,21 @@ LONGEST_LOCKOUT = timedelta(minutes=15)
 FAILURE_MEMORY = timedelta(hours=1)
 MINUTE = 60
 MAX_ADDRESS = 100
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_key(address: str) -> str:
+    """What the throttle counts `address` as: an IPv4 address itself, an IPv6 address its
+    /64 network (e.g. `2001:db8:1:2::/64`), anything else its first MAX_ADDRESS characters."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # no zone: fe80::1%eth0
+    except ValueError:
+        return address[:MAX_ADDRESS]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
+    return str(ip)
 
 
 class TooManyAttempts(falcon.HTTPTooManyRequests):
@@ -56,7 +75,7 @@ def check_rate(config: Config, address: str, action: str = "auth", now: datetime
     """Count one password-endpoint request from `address`; TooManyAttempts past the rate."""
     moment = _epoch(now or utcnow())
     minute = int(moment // MINUTE)
-    if AuthRequests.count_one(address[:MAX_ADDRESS], minute) > config.auth_rate_per_minute:
+    if AuthRequests.count_one(client_key(address), minute) > config.auth_rate_per_minute:
         log.warning("%s throttled: more than %d requests a minute from %s",
                     action, config.auth_rate_per_minute, address)
         raise TooManyAttempts((minute + 1) * MINUTE - moment)
@@ -65,7 +84,7 @@ def check_rate(config: Config, address: str, action: str = "auth", now: datetime
 def check_lockout(email: str, address: str, now: datetime | None = None) -> None:
     """Raise TooManyAttempts while `email` is locked out for `address`. Call it before
     checking the password (so a locked-out pair costs no bcrypt work)."""
-    until = LoginFailures.locked_until_for(email, address[:MAX_ADDRESS])
+    until = LoginFailures.locked_until_for(email, client_key(address))
     moment = now or utcnow()
     if until is not None and until > moment:
         raise TooManyAttempts((until - moment).total_seconds())
@@ -78,18 +97,18 @@ def record_failed_password_check(config: Config, email: str, address: str,
     LOGIN_MAX_FAILURES-th failure on, the pair is locked out: 60 s, doubling with each
     further failure, at most 15 minutes."""
     moment = now or utcnow()
-    failures = LoginFailures.record(email, address[:MAX_ADDRESS], moment, moment - FAILURE_MEMORY)
+    failures = LoginFailures.record(email, client_key(address), moment, moment - FAILURE_MEMORY)
     excess = failures - config.login_max_failures
     if excess >= 0:
         lockout = min(FIRST_LOCKOUT * 2 ** min(excess, 16), LONGEST_LOCKOUT)
-        LoginFailures.lock(email, address[:MAX_ADDRESS], moment + lockout)
+        LoginFailures.lock(email, client_key(address), moment + lockout)
         log.warning("login for %s from %s locked out for %d s after %d failures",
                     email, address, lockout.total_seconds(), failures)
 
 
 def record_successful_login(email: str, address: str) -> None:
     """The right password was given: forget the pair's failures and any lockout."""
-    LoginFailures.forget(email, address[:MAX_ADDRESS])
+    LoginFailures.forget(email, client_key(address))
 
 
 def purge_stale(now: datetime | None = None) -> int:
