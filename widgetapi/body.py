@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import falcon
 from falcon.util.uri import parse_query_string
@@ -48,6 +49,9 @@ def _parse_json(raw: bytes) -> dict[str, Any]:
 def _parse_form(raw: bytes) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
+        # The %-escapes too: falcon would replace bytes that are not UTF-8 with U+FFFD,
+        # silently storing another password (or email) than the one sent.
+        unquote_to_bytes(text).decode("utf-8")
     except UnicodeDecodeError:
         raise falcon.HTTPBadRequest(description="The form body is not valid UTF-8") from None
     return parse_query_string(text, keep_blank=True, csv=False)
