@@ -472,3 +472,16 @@ def test_one_signature_check_per_request(monkeypatch: pytest.MonkeyPatch, testap
     assert checks == ["HMACAlgorithm"]
     eddsa_testapp.get(USER, headers=bearer(eddsa), status=200)
     assert checks == ["HMACAlgorithm", "OKPAlgorithm"]
+
+
+@pytest.mark.parametrize("jti", ["a\x00b", "x" * 65, "a b", "é" * 8, "../x"])
+def test_a_signed_token_whose_jti_no_session_can_have_is_invalid_on_every_database(
+        testapp: webtest.TestApp, alice: User, jti: str) -> None:
+    """A jti is a session id (`[A-Za-z0-9_-]`, at most 64): anything else never reaches the
+    database, where PostgreSQL would refuse a NUL with an error (a 500)."""
+    assert_refused(get_user(testapp, forge(HEADER, {**claims_for(alice.public_id), "jti": jti})), INVALID)
+
+
+def test_a_boolean_iat_is_invalid() -> None:
+    with pytest.raises(TokenInvalid):  # PyJWT takes True for the number 1
+        decode_token(forge(HEADER, {**claims_for(uuid.uuid4()), "iat": True}), KEYS)

@@ -2,6 +2,7 @@
 header), with sub, admin, iat, exp, jti, iss and aud, all required."""
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -12,6 +13,9 @@ from widgetapi.keys import KeyRing
 from widgetapi.timeutil import utcnow
 
 REQUIRED_CLAIMS = ["sub", "admin", "iat", "exp", "jti", "iss", "aud"]
+# What a jti (a session's id, widgetapi.models.Session) can be: anything else names no session,
+# and must not reach the database (PostgreSQL refuses a NUL in text with an error).
+JTI = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class TokenError(Exception):
@@ -86,7 +90,9 @@ def decode_token(token: str, keys: KeyRing) -> Claims:
 
 def _claims(payload: dict) -> Claims:
     sub, admin, jti = payload["sub"], payload["admin"], payload["jti"]
-    if not isinstance(admin, bool) or not isinstance(jti, str) or not jti:
+    if not isinstance(admin, bool) or not isinstance(jti, str) or not JTI.fullmatch(jti):
+        raise TokenInvalid()
+    if isinstance(payload["iat"], bool) or isinstance(payload["exp"], bool):
         raise TokenInvalid()
     try:
         return Claims(
