@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +13,8 @@ import peewee
 from widgetapi.errors import ValidationFailed
 from widgetapi.validation import Validator
 
+# A whole number as JSON writes one: int() also takes "1_0", "+1", " 1" and non-ASCII digits.
+INTEGER = re.compile(r"-?[0-9]+")
 PARAMETERS = {"page": "/components/parameters/Page", "per_page": "/components/parameters/PerPage"}
 
 
@@ -31,8 +34,8 @@ def requested_page(req: falcon.Request, validator: Validator) -> tuple[int, int]
 
 def _as_int(raw: str) -> int | str:
     try:
-        return int(raw)
-    except ValueError:
+        return int(raw) if INTEGER.fullmatch(raw) else raw
+    except ValueError:  # more digits than int() converts
         return raw
 
 
