@@ -316,3 +316,15 @@ def test_a_hostile_body_does_not_hold_up_a_concurrent_request(app) -> None:
         ])
     assert [reply.status for reply in replies] == [400, 400, 200]
     assert replies[0].body["errors"]["email"] == "must be at most 254 characters"
+
+
+@pytest.mark.parametrize("url", [
+    "http://example.com\\@evil.example/",  # a browser's host is example.com, urlsplit's evil.example
+    "https://example.com\\evil", "http://example.com/\u202egpj.exe", "http://exa\u200bmple.com/",
+    "http://example.com/\ufeff", "http://example.com/\u2028",
+])
+def test_urls_that_parsers_or_readers_see_differently_are_refused(url: str) -> None:
+    """A backslash is a `/` to browsers (WHATWG URL) but not to Python, so the host a client
+    follows would not be the one checked; invisible and bidi format characters make a URL
+    read as another."""
+    assert rejects(check_http_url, url) == f"{url} is not a valid http or https URL"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,9 +57,15 @@ def check_http_url(value: object) -> bool:
         valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
     except ValueError:  # a bad port or IPv6 literal
         valid = False
-    if not valid or any(c.isspace() for c in value) or CONTROL.search(value):
+    if not valid or CONTROL.search(value) or "\\" in value or any(_unseen(c) for c in value):
         raise ValueError(f"{value} is not a valid http or https URL")
     return True
+
+
+def _unseen(c: str) -> bool:
+    """Space, or an invisible or bidi format character (U+200B, U+202E, ...): a URL with
+    one reads as another."""
+    return c.isspace() or unicodedata.category(c) == "Cf"
 
 
 @formats.checks("today-or-later", raises=ValueError)
