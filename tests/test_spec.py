@@ -2,12 +2,16 @@
 routes the app has."""
 from __future__ import annotations
 
+import dataclasses
+
 import falcon
 import falcon.inspect
+import pytest
 import webtest
 import yaml
 from openapi_spec_validator import validate
 
+from widgetapi.config import Config
 from widgetapi.spec import load_spec
 from widgetapi.validation import Validator
 
@@ -27,28 +31,53 @@ def test_yaml_and_json_serve_the_same_document(testapp: webtest.TestApp) -> None
     assert as_json.json["openapi"].startswith("3.")
 
 
-def app_operations(app: falcon.App) -> set[tuple[str, str]]:
-    """(method, path) for every responder the app's router has, Falcon's defaults left out."""
-    found = set()
+def app_responders(app: falcon.App) -> dict[tuple[str, str], str]:
+    """(method, path) -> responder name for every responder the app's router has, Falcon's
+    defaults left out."""
+    found = {}
     for route in falcon.inspect.inspect_routes(app):
         for method in route.methods:
             if method.method in HTTP_METHODS and not method.internal:
-                found.add((method.method, route.path))
+                found[(method.method, route.path)] = method.function_name
     return found
+
+
+def app_operations(app: falcon.App) -> set[tuple[str, str]]:
+    """The documented operations: HEAD answered by a route's GET responder is said once, in
+    the spec's description, rather than as a second operation on every path."""
+    responders = app_responders(app)
+    return {(method, path) for (method, path), name in responders.items()
+            if not (method == "HEAD" and responders.get(("GET", path)) == name)}
 
 
 def spec_operations() -> set[tuple[str, str]]:
     spec = load_spec()
-    base = spec["servers"][0]["url"]
-    return {(method.upper(), base + path)
-            for path, item in spec["paths"].items()
-            for method in item if method.upper() in HTTP_METHODS}
+    found = set()
+    for path, item in spec["paths"].items():
+        base = item.get("servers", spec["servers"])[0]["url"].rstrip("/")  # a path may override
+        for method in item:
+            if method.upper() in HTTP_METHODS:
+                found.add((method.upper(), (base + path).rstrip("/") or "/"))
+    return found
+
+
+@pytest.fixture
+def config(config: Config) -> Config:
+    return dataclasses.replace(config, metrics_enabled=True)  # so that /metrics is a route
 
 
 def test_the_spec_documents_every_route_and_no_other(app: falcon.App) -> None:
     actual = app_operations(app)
     assert ("GET", "/api/v1/widgets/{name}") in actual  # the inspection sees the real routes
+    assert ("GET", "/metrics") in actual
     assert spec_operations() == actual
+
+
+def test_every_get_route_answers_head_with_the_same_responder(app: falcon.App) -> None:
+    responders = app_responders(app)
+    gets = {path: name for (method, path), name in responders.items() if method == "GET"}
+    assert len(gets) >= 8
+    assert {path: responders.get(("HEAD", path)) for path in gets} == gets
 
 
 def test_every_operation_is_documented_for_users(app: falcon.App) -> None:

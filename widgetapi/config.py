@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 ENVIRONMENTS = ("development", "testing", "production")
+LOG_FORMATS = ("text", "json")
 MIN_SECRET_KEY_LENGTH = 32
 
 # Only for development and testing: production refuses to start without its own key.
@@ -34,6 +35,12 @@ class Config:
     database_pool_size: int = 5
     # How often a process purges expired tokens from the blacklist, in the background.
     purge_interval_seconds: int = 600
+    # Request and error logs: `text` lines or one JSON object a line.
+    log_format: str = "text"
+    metrics_enabled: bool = False
+    # Set (by widgetapi.gunicorn_conf) when several processes serve: metrics are added up
+    # from the files each process writes there (prometheus_client's multiprocess mode).
+    metrics_directory: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -51,6 +58,9 @@ class Config:
             bcrypt_log_rounds=_whole_number(environ, "BCRYPT_LOG_ROUNDS", defaults, 4, 31),
             cors_allow_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             database_pool_size=_whole_number(environ, "DATABASE_POOL_SIZE", defaults, 2, 1000),
+            log_format=_choice(environ, "LOG_FORMAT", LOG_FORMATS),
+            metrics_enabled=_choice(environ, "METRICS_ENABLED", ("false", "true")) == "true",
+            metrics_directory=environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )
 
 
@@ -74,3 +84,11 @@ def _whole_number(
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
     return int(raw)
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """The variable's value, one of `choices` (the first is the default)."""
+    raw = environ.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw

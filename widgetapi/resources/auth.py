@@ -8,6 +8,7 @@ from typing import Any
 import falcon
 import peewee
 
+from widgetapi import metrics
 from widgetapi.body import read_body
 from widgetapi.config import Config
 from widgetapi.errors import Unauthorized
@@ -79,7 +80,9 @@ class Login(_TokenIssuer):
         password_hash = user.password_hash if user else None
         matches = check_password(body["password"], password_hash, self._config.bcrypt_log_rounds)
         if not matches or user is None:
+            metrics.login("failed")
             raise Unauthorized("email or password does not match")
+        metrics.login("ok")
         self._respond_with_token(resp, user, "successfully logged in")
 
 
