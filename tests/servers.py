@@ -141,8 +141,8 @@ def widgetapi_serve(port: int) -> list[str]:
 
 def gunicorn(port: int, workers: int = 2) -> list[str]:
     """The README's Linux command."""
-    return [sys.executable, "-m", "gunicorn", "-c", "python:widgetapi.gunicorn_conf", "--workers", str(workers),
-            "--threads", "4", "--bind", f"127.0.0.1:{port}", "widgetapi.wsgi:app"]
+    return [sys.executable, "-m", "gunicorn", "-c", "python:widgetapi.gunicorn_conf",
+            "--workers", str(workers), "--threads", "4", "--bind", f"127.0.0.1:{port}", "widgetapi.wsgi:app"]
 
 
 def waitress_serve(port: int) -> list[str]:

@@ -15,7 +15,8 @@ from conftest import PASSWORD, bearer, register
 from widgetapi.app import create_app
 from widgetapi.config import Config
 
-TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARNING|ERROR) (\S+) \[([^\]]+)\] (.*)$")
+TEXT_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARNING|ERROR) (\S+) \[([^\]]+)\] (.*)$")
 
 
 def access_lines(stderr: str) -> list[re.Match[str]]:
