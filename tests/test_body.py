@@ -17,12 +17,14 @@ FORM = "application/x-www-form-urlencoded"
     '{',
 ])
 @pytest.mark.parametrize("path", ["/api/v1/auth/register", "/api/v1/auth/login"])
-def test_a_form_body_that_is_json_is_a_400_that_says_so(testapp: webtest.TestApp, path: str, body: str) -> None:
+def test_a_form_body_that_is_json_is_a_400_that_says_so(testapp: webtest.TestApp, path: str,
+                                                        body: str) -> None:
     response = testapp.post(path, body, content_type=FORM, status=400)
     assert response.json == LOOKS_LIKE_JSON
 
 
-def test_a_json_body_for_a_widget_sent_as_a_form(testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
+def test_a_json_body_for_a_widget_sent_as_a_form(testapp: webtest.TestApp,
+                                                 admin_headers: dict[str, str]) -> None:
     body = '{"name": "w", "info_url": "https://example.com", "deadline": "2099-12-31"}'
     response = testapp.post("/api/v1/widgets", body, content_type=f"{FORM}; charset=utf-8",
                             headers=admin_headers, status=400)
