@@ -510,3 +510,32 @@ def test_scripts_without_widgetapi_installed_run_through_dev_py(tmp_path):
     result = run([str(python), str(ROOT / "scripts" / "seed.py"), "--count", "2"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Added 2 widgets" in result.stdout
+
+
+@pytest.mark.skipif(not (ROOT / ".venv").exists(), reason="no .venv: dev.py has not run in this checkout")
+def test_ctrl_c_on_dev_py_serve_stops_both_quietly(tmp_path):
+    """A terminal's Ctrl-C goes to the whole foreground process group: dev.py and the server."""
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+           "SECRET_KEY": SECRET_KEY}
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "dev.py", "serve", "--port", str(port)], cwd=ROOT,
+                               env=environment(env, OWN_VARIABLES), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            assert time.monotonic() < deadline and process.poll() is None
+            try:
+                if request(f"http://127.0.0.1:{port}", "GET", "/api/v1/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert "widgetapi: stopped" in stderr
