@@ -4,6 +4,7 @@ Needs only Python 3.10+. Makes a virtual environment in .venv and installs widge
 (again only when setup.cfg or setup.py change), then runs:
 
   python dev.py test [PYTEST ARGS]   ruff, mypy and pytest (installs the test tools too)
+  python dev.py bench [ARGS]         the benchmark (bench/): `python dev.py bench --help`
   python dev.py serve [--port 9000]  the server, as `widgetapi serve`
   python dev.py COMMAND [ARGS]       any widgetapi command: init-db, create-admin EMAIL, seed,
                                      purge-tokens, --help, --version ...
@@ -69,9 +70,18 @@ def widgetapi(args: list[str]) -> None:
 
 
 def test(args: list[str]) -> None:
-    run([str(PYTHON), "-m", "ruff", "check", "widgetapi", "tests", "scripts", "dev.py", "setup.py"])
-    run([str(PYTHON), "-m", "mypy", "widgetapi", "tests", "scripts", "dev.py"])
+    run([str(PYTHON), "-m", "ruff", "check", "widgetapi", "tests", "scripts", "bench", "dev.py", "setup.py"])
+    run([str(PYTHON), "-m", "mypy", "widgetapi", "tests", "scripts", "bench", "dev.py"])
     run([str(PYTHON), "-m", "pytest", *args])
+
+
+def bench(args: list[str]) -> None:
+    """The benchmark (bench/): `python dev.py bench --help`."""
+    run([str(PYTHON), "-m", "bench", *args])
+
+
+# dev.py's own commands; any other goes to the widgetapi command
+COMMANDS = {"test": test, "bench": bench}
 
 
 def main(argv: list[str]) -> int:
@@ -79,9 +89,9 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if argv else 2
     try:
-        if argv[0] == "test":
+        if argv[0] in COMMANDS:
             ensure_environment("test")
-            test(argv[1:])
+            COMMANDS[argv[0]](argv[1:])
         else:
             ensure_environment("serve")
             widgetapi(argv)

@@ -7,9 +7,11 @@ any case create and drop widgetapi's tables in it: name a database for tests alo
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlparse
 
 import falcon
@@ -20,7 +22,9 @@ from widgetapi import operations
 from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import close_database, database, open_database
+from widgetapi.keys import write_key_pair
 from widgetapi.models import MODELS
+from widgetapi.spec import load_spec
 
 TEST_DATABASE_URL = os.environ.get("WIDGETAPI_TEST_DATABASE_URL", "").strip()
 
@@ -69,6 +73,28 @@ def database_url(tmp_path, postgresql_database: str | None) -> str:
 def config(database_url: str) -> Config:
     return Config(env="testing", database_url=database_url, secret_key=SECRET_KEY,
                   token_expire_seconds=5, bcrypt_log_rounds=4)
+
+
+def key_pair(directory: Path, name: str = "jwt") -> tuple[Path, Path]:
+    """A new Ed25519 key pair in `directory`: (private key file, public key file)."""
+    private, public = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    write_key_pair(private, public)
+    return private, public
+
+
+@pytest.fixture
+def eddsa_config(config: Config, tmp_path: Path) -> Config:
+    """The test configuration, signing tokens with EdDSA and a new Ed25519 key."""
+    private, _ = key_pair(tmp_path)
+    return dataclasses.replace(config, jwt_algorithm="EdDSA", jwt_private_key_file=str(private))
+
+
+def server_path(path: str) -> str:
+    """The base path of the spec's `path`: its own server's (/.well-known/jwks.json is at the
+    root of the host), else the document's (/api/v1)."""
+    spec = load_spec()
+    servers = spec["paths"][path].get("servers") or spec["servers"]
+    return str(servers[0]["url"]).rstrip("/")
 
 
 def drop_tables() -> None:

@@ -10,6 +10,7 @@ import webtest
 from conftest import PASSWORD, bearer, login, register
 
 from widgetapi.config import Config
+from widgetapi.keys import KeyRing
 from widgetapi.models import User
 from widgetapi.timeutil import utcnow
 from widgetapi.tokens import decode_token, issue_token
@@ -32,7 +33,7 @@ def assert_token_response(response: webtest.TestResponse, message: str, config: 
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Pragma"] == "no-cache"
     assert response.content_type == "application/json"
-    decode_token(response.json["access_token"], config.secret_key)
+    decode_token(response.json["access_token"], KeyRing.from_config(config))
 
 
 def assert_no_match(response: webtest.TestResponse) -> None:
@@ -276,7 +277,7 @@ def test_current_user(testapp: webtest.TestApp, config: Config) -> None:
     assert body["email"] == "alice@example.com"
     assert body["admin"] is False
     assert str(uuid.UUID(body["public_id"])) == body["public_id"]
-    assert body["public_id"] == str(decode_token(token, config.secret_key).public_id)
+    assert body["public_id"] == str(decode_token(token, KeyRing.from_config(config)).public_id)
     assert body["registered_on"].endswith("Z")
     registered_on = datetime.fromisoformat(body["registered_on"].replace("Z", "+00:00"))
     assert before <= registered_on <= after
@@ -301,7 +302,8 @@ def test_token_expires_in_counts_down(testapp: webtest.TestApp, config: Config) 
     register(testapp, "alice@example.com")
     user = User.by_email("alice@example.com")
     assert user is not None
-    token = issue_token(user.public_id, False, config.secret_key, 7200, now=utcnow() - timedelta(hours=1))
+    token = issue_token(user.public_id, False, KeyRing.from_config(config), 7200,
+                        now=utcnow() - timedelta(hours=1))
     left = testapp.get(USER, headers=bearer(token)).json["token_expires_in"]
     assert 3500 <= left <= 3600
 

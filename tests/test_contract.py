@@ -12,11 +12,13 @@ import dataclasses
 import string
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import falcon
 import pytest
 import schemathesis
 import webtest.http
+from conftest import key_pair, server_path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -45,9 +47,14 @@ def _deadline(days: int, as_date: bool, offset: str) -> str:
 
 
 @pytest.fixture
-def config(config: Config) -> Config:
-    # Tokens that outlive the run: the conftest's five seconds are for expiry tests.
-    return dataclasses.replace(config, token_expire_seconds=3600)
+def config(config: Config, tmp_path: Path) -> Config:
+    # Tokens that outlive the run: the conftest's five seconds are for expiry tests. EdDSA, so
+    # that /.well-known/jwks.json has keys to check against the spec (its HS256 404 and HS256
+    # tokens are tested elsewhere). Metrics on, so /metrics is checked too (its 404 is tested
+    # elsewhere).
+    private_key, _ = key_pair(tmp_path)
+    return dataclasses.replace(config, token_expire_seconds=3600, jwt_algorithm="EdDSA",
+                               jwt_private_key_file=str(private_key), metrics_enabled=True)
 
 
 # The document the app serves (tests/test_spec.py holds the two equal). Loaded here rather
@@ -61,7 +68,7 @@ fuzz = settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, dead
 def base_url(app: falcon.App) -> Iterator[str]:
     server = webtest.http.StopableWSGIServer.create(app, host="127.0.0.1", port=0)
     try:
-        yield f"http://127.0.0.1:{server.effective_port}/api/v1"
+        yield f"http://127.0.0.1:{server.effective_port}"
     finally:
         server.shutdown()
 
@@ -83,4 +90,4 @@ def test_the_app_keeps_to_its_spec_for_an_administrator(case: schemathesis.Case,
 def call_and_validate(case: schemathesis.Case, base_url: str, headers: dict[str, str]) -> None:
     if case.operation.schema.is_security_param_negated(case):
         headers = {}  # a negative case that leaves the token out on purpose
-    case.call_and_validate(base_url=base_url, headers=headers)
+    case.call_and_validate(base_url=base_url + server_path(case.path), headers=headers)

@@ -11,10 +11,12 @@ from widgetapi.config import Config
 from widgetapi.cors import CORS
 from widgetapi.db import ConnectionPerRequest, open_database
 from widgetapi.errors import ERROR_HANDLERS, serialize_error
+from widgetapi.keys import KeyRing
 from widgetapi.logs import RequestLog, configure_logging
 from widgetapi.metrics import Metrics, MetricsEndpoint
 from widgetapi.purge import OpportunisticPurge
 from widgetapi.resources.auth import CurrentUser, Login, Logout, LogoutEverywhere, Registration
+from widgetapi.resources.keys import PublicKeys
 from widgetapi.resources.service import Health, Index, Spec
 from widgetapi.resources.ui import SwaggerUI, assets_directory
 from widgetapi.resources.users import Users
@@ -43,13 +45,14 @@ def create_app(config: Config) -> falcon.App:
     """A WSGI app serving the API from the database in `config`; models bind to it,
     so a process serves one database."""
     configure_logging(config.log_format)
+    keys = KeyRing.from_config(config)  # first: a key that cannot be used stops everything
     db = open_database(config.database_url, max_connections=config.database_pool_size)
     validator = Validator(load_spec())
 
     middleware: list[Any] = [
         OpportunisticPurge(config.purge_interval_seconds),
         ConnectionPerRequest(db),
-        Authentication(config.secret_key),
+        Authentication(keys),
     ]
     if config.cors_allow_origins:
         middleware.insert(0, CORS(config.cors_allow_origins))
@@ -59,8 +62,8 @@ def create_app(config: Config) -> falcon.App:
     app = falcon.App(middleware=middleware, router=Router())
     app.req_options.strip_url_path_trailing_slash = True  # /api/v1/widgets/ is /api/v1/widgets
 
-    app.add_route(f"{API}/auth/register", Registration(config, validator))
-    app.add_route(f"{API}/auth/login", Login(config, validator))
+    app.add_route(f"{API}/auth/register", Registration(config, validator, keys))
+    app.add_route(f"{API}/auth/login", Login(config, validator, keys))
     app.add_route(f"{API}/auth/user", CurrentUser())
     app.add_route(f"{API}/auth/logout", Logout())
     app.add_route(f"{API}/auth/logout-all", LogoutEverywhere())
@@ -77,6 +80,7 @@ def create_app(config: Config) -> falcon.App:
     app.add_static_route(f"{API}/ui", assets_directory())
     if config.metrics_enabled:
         app.add_route("/metrics", MetricsEndpoint(db, config.metrics_directory))
+    app.add_route("/.well-known/jwks.json", PublicKeys(keys))
 
     app.set_error_serializer(serialize_error)
     for exception, handler in ERROR_HANDLERS:

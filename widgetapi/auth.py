@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from widgetapi.errors import NotAdministrator, Unauthorized
+from widgetapi.keys import KeyRing
 from widgetapi.models import User
 from widgetapi.tokens import TokenError, decode_token
 
@@ -14,15 +15,15 @@ class Authentication:
     `auth_required = False`; CORS preflights never do, nor static files and unknown paths
     (no resource: nothing to protect). Puts `user` and `claims` on `req.context`."""
 
-    def __init__(self, secret_key: str) -> None:
-        self._secret_key = secret_key
+    def __init__(self, keys: KeyRing) -> None:
+        self._keys = keys
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response,
                          resource: object, params: dict) -> None:
         if req.method == "OPTIONS" or resource is None or not getattr(resource, "auth_required", True):
             return
         try:
-            claims = decode_token(bearer_token(req), self._secret_key)
+            claims = decode_token(bearer_token(req), self._keys)
         except TokenError as error:
             raise Unauthorized(str(error), invalid_token=True) from None
         user = User.for_token(claims.public_id, claims.jti)

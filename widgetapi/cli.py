@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from widgetapi import __version__, operations
-from widgetapi.config import INSECURE_DEV_KEY, Config, ConfigError
+from widgetapi import __version__, keys, operations
+from widgetapi.config import INSECURE_DEV_KEY, JWT_ALGORITHMS, Config, ConfigError
 from widgetapi.db import describe_database
 from widgetapi.logs import configure_logging
 
@@ -29,6 +29,12 @@ ENVIRONMENT = {
                     "postgresql://user:password@host:5432/db (default: sqlite:///widgetapi.db, "
                     "in the current directory)",
     "SECRET_KEY": "the key that signs tokens; production needs 32+ characters (default: a development key)",
+    "SECRET_KEY_PREVIOUS": "comma-separated older keys that still verify tokens (default: none)",
+    "JWT_ALGORITHM": "HS256 or EdDSA (default: HS256)",
+    "JWT_PRIVATE_KEY_FILE": "the Ed25519 private key (PEM) for EdDSA (default: none)",
+    "JWT_PREVIOUS_PUBLIC_KEY_FILES": "comma-separated Ed25519 public keys that still verify (default: none)",
+    "TOKEN_ISSUER": "the iss of tokens (default: widgetapi)",
+    "TOKEN_AUDIENCE": "the aud of tokens (default: widgetapi)",
     "TOKEN_EXPIRE_SECONDS": "token lifetime (default: production 3600, development 900, testing 5)",
     "BCRYPT_LOG_ROUNDS": "bcrypt cost, 4-31 (default: production 12, otherwise 4)",
     "CORS_ALLOW_ORIGINS": "comma-separated origins allowed to call the API from a browser (default: none)",
@@ -87,6 +93,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     command("purge-tokens", "forget logged-out tokens that have expired anyway", DATABASE_ONLY,
             "Removes logged-out tokens whose expiry has passed (each server process also does it "
             "in the background); for a schedule, e.g. hourly from cron.")
+
+    gen_key = commands.add_parser(
+        "gen-key", help="print a new SECRET_KEY, or write a new Ed25519 key pair for EdDSA",
+        formatter_class=_HelpFormatter, epilog="environment variables read: none",
+        description="HS256 (the default) prints a new random secret for SECRET_KEY. EdDSA writes a new "
+                    "Ed25519 key pair as PEM files (the private key readable by its owner alone) and "
+                    "prints the settings that use it. Existing files are never overwritten. Reads no "
+                    "environment variables.")
+    gen_key.add_argument("--algorithm", choices=JWT_ALGORITHMS, default="HS256",
+                         help="HS256: a shared secret; EdDSA: a key pair whose public key other "
+                              "services can fetch (default: %(default)s)")
+    gen_key.add_argument("--private-key", type=Path, default=Path("jwt-ed25519.pem"), metavar="FILE",
+                         help="EdDSA: the private key file to create, mode 0600 (default: %(default)s)")
+    gen_key.add_argument("--public-key", type=Path, default=Path("jwt-ed25519.pub.pem"), metavar="FILE",
+                         help="EdDSA: the public key file to create (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -100,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     config: Config | None = None
     try:
-        config = Config.from_env()
+        # gen-key makes the key a production environment refuses to start without
+        config = Config() if args.command == "gen-key" else Config.from_env()
         configure_logging(config.log_format)
         return int(COMMANDS[args.command](config, args))
     except operations.OPERATOR_ERRORS as error:
@@ -215,8 +237,33 @@ def purge_tokens(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def gen_key(config: Config, args: argparse.Namespace) -> int:
+    if args.algorithm == "HS256":
+        print(keys.new_secret())
+        print("Set it as SECRET_KEY on every process (rotating: move the old key to SECRET_KEY_PREVIOUS).",
+              file=sys.stderr)
+        return 0
+    private_key, public_key = args.private_key.absolute(), args.public_key.absolute()
+    try:
+        kid = keys.write_key_pair(private_key, public_key)
+    except FileExistsError as error:
+        raise operations.OperationFailed(f"{error.filename} already exists: "
+                                         "gen-key never overwrites a key (name other files with "
+                                         "--private-key and --public-key)") from None
+    except (OSError, ValueError) as error:
+        raise operations.OperationFailed(f"cannot write the key pair: {error}") from None
+    print(f"Wrote a new Ed25519 key pair (kid {kid}):")
+    print(f"  private key: {private_key}  (mode 0600: keep it secret, give it to every server process)")
+    print(f"  public key:  {public_key}")
+    print("Set on every server process:")
+    print("  JWT_ALGORITHM=EdDSA")
+    print(f"  JWT_PRIVATE_KEY_FILE={private_key}")
+    print("Rotating: add the previous public key file to JWT_PREVIOUS_PUBLIC_KEY_FILES (comma-separated).")
+    return 0
+
+
 COMMANDS = {"serve": serve, "init-db": init_db, "create-admin": create_admin, "seed": seed,
-            "purge-tokens": purge_tokens}
+            "purge-tokens": purge_tokens, "gen-key": gen_key}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -4,10 +4,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 ENVIRONMENTS = ("development", "testing", "production")
 LOG_FORMATS = ("text", "json")
 MIN_SECRET_KEY_LENGTH = 32
+MIN_SECRET_KEY_DISTINCT_CHARACTERS = 8
+JWT_ALGORITHMS = ("HS256", "EdDSA")
 
 # Only for development and testing: production refuses to start without its own key.
 INSECURE_DEV_KEY = "insecure-development-key-do-not-use-in-production"
@@ -41,6 +44,14 @@ class Config:
     # Set (by widgetapi.gunicorn_conf) when several processes serve: metrics are added up
     # from the files each process writes there (prometheus_client's multiprocess mode).
     metrics_directory: str | None = None
+    # Token keys (widgetapi/keys.py): older HS256 secrets that still verify, never sign; or
+    # EdDSA with an Ed25519 private key and older public keys that still verify.
+    secret_key_previous: tuple[str, ...] = ()
+    jwt_algorithm: str = "HS256"
+    jwt_private_key_file: str = ""
+    jwt_previous_public_key_files: tuple[str, ...] = ()
+    token_issuer: str = "widgetapi"
+    token_audience: str = "widgetapi"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -53,10 +64,12 @@ class Config:
         return cls(
             env=env,
             database_url=environ.get("DATABASE_URL") or cls.database_url,
-            secret_key=_secret_key(env, environ.get("SECRET_KEY")),
+            **_token_keys(env, environ),
+            token_issuer=environ.get("TOKEN_ISSUER", "").strip() or cls.token_issuer,
+            token_audience=environ.get("TOKEN_AUDIENCE", "").strip() or cls.token_audience,
             token_expire_seconds=_whole_number(environ, "TOKEN_EXPIRE_SECONDS", defaults, 1, 10**8),
             bcrypt_log_rounds=_whole_number(environ, "BCRYPT_LOG_ROUNDS", defaults, 4, 31),
-            cors_allow_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            cors_allow_origins=_list(origins),
             database_pool_size=_whole_number(environ, "DATABASE_POOL_SIZE", defaults, 2, 1000),
             log_format=_choice(environ, "LOG_FORMAT", LOG_FORMATS),
             metrics_enabled=_choice(environ, "METRICS_ENABLED", ("false", "true")) == "true",
@@ -64,15 +77,76 @@ class Config:
         )
 
 
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _token_keys(env: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings of the configured algorithm alone; keys.py reads the key files."""
+    algorithm = _jwt_algorithm(environ.get("JWT_ALGORITHM", ""))
+    if algorithm == "EdDSA":
+        return {
+            "jwt_algorithm": algorithm,
+            "secret_key": "",  # signs nothing: HS256 tokens are refused under EdDSA
+            "jwt_private_key_file": _private_key_file(environ.get("JWT_PRIVATE_KEY_FILE", "")),
+            "jwt_previous_public_key_files": _list(environ.get("JWT_PREVIOUS_PUBLIC_KEY_FILES", "")),
+        }
+    for name in ("JWT_PRIVATE_KEY_FILE", "JWT_PREVIOUS_PUBLIC_KEY_FILES"):
+        if environ.get(name, "").strip():  # a half-done switch to EdDSA: say so rather than ignore it
+            raise ConfigError(f"{name} is set but JWT_ALGORITHM is HS256: set JWT_ALGORITHM=EdDSA to use it")
+    return {
+        "jwt_algorithm": algorithm,
+        "secret_key": _secret_key(env, environ.get("SECRET_KEY")),
+        "secret_key_previous": _previous_secret_keys(env, environ.get("SECRET_KEY_PREVIOUS", "")),
+    }
+
+
+def _jwt_algorithm(value: str) -> str:
+    by_name = {name.lower(): name for name in JWT_ALGORITHMS}
+    if value.strip().lower() not in by_name and value.strip():
+        raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(JWT_ALGORITHMS)}, not {value.strip()!r}")
+    return by_name.get(value.strip().lower(), "HS256")
+
+
 def _secret_key(env: str, value: str | None) -> str:
     if env != "production":
         return value or INSECURE_DEV_KEY
-    if not value or len(value) < MIN_SECRET_KEY_LENGTH:
-        raise ConfigError(
-            f"SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} characters in production "
-            '(for example: python -c "import secrets; print(secrets.token_urlsafe(48))")'
-        )
+    if not value:
+        raise ConfigError(f"SECRET_KEY must be set in production{_MAKE_ONE}")
+    return _strong_secret("SECRET_KEY", value)
+
+
+def _previous_secret_keys(env: str, value: str) -> tuple[str, ...]:
+    """Older secrets are held to the same standard in production: a weak one that still
+    verifies would let anyone who guesses it forge tokens, as if it were the current key."""
+    keys = _list(value)
+    if env == "production":
+        for number, key in enumerate(keys, start=1):
+            _strong_secret(f"SECRET_KEY_PREVIOUS (key {number} of {len(keys)})", key)
+    return keys
+
+
+_MAKE_ONE = ": `widgetapi gen-key` prints a new one"
+
+
+def _strong_secret(name: str, value: str) -> str:
+    # The messages never repeat the key: they go to logs and terminals.
+    if value == INSECURE_DEV_KEY:
+        raise ConfigError(f"{name} is the built-in development key, which production refuses{_MAKE_ONE}")
+    if len(value) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(f"{name} must be at least {MIN_SECRET_KEY_LENGTH} characters long in production"
+                          f"{_MAKE_ONE}")
+    if len(set(value)) < MIN_SECRET_KEY_DISTINCT_CHARACTERS:
+        raise ConfigError(f"{name} must have at least {MIN_SECRET_KEY_DISTINCT_CHARACTERS} different "
+                          f"characters in production{_MAKE_ONE}")
     return value
+
+
+def _private_key_file(value: str) -> str:
+    if not value.strip():
+        raise ConfigError("JWT_ALGORITHM=EdDSA needs JWT_PRIVATE_KEY_FILE, an Ed25519 private key in PEM: "
+                          "`widgetapi gen-key --algorithm EdDSA` writes one")
+    return value.strip()
 
 
 def _whole_number(

@@ -1,4 +1,5 @@
-"""JWT access tokens: HS256, with sub, admin, iat, exp and jti, all required."""
+"""JWT access tokens: signed with the key ring's key (HS256 or EdDSA, named by `kid` in the
+header), with sub, admin, iat, exp, jti, iss and aud, all required."""
 from __future__ import annotations
 
 import uuid
@@ -7,10 +8,10 @@ from datetime import datetime, timezone
 
 import jwt
 
+from widgetapi.keys import KeyRing
 from widgetapi.timeutil import utcnow
 
-ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["sub", "admin", "iat", "exp", "jti"]
+REQUIRED_CLAIMS = ["sub", "admin", "iat", "exp", "jti", "iss", "aud"]
 
 
 class TokenError(Exception):
@@ -39,7 +40,7 @@ class Claims:
         return max(int((self.expires_at - now).total_seconds()), 0)
 
 
-def issue_token(public_id: uuid.UUID, admin: bool, secret_key: str, lifetime: int,
+def issue_token(public_id: uuid.UUID, admin: bool, keys: KeyRing, lifetime: int,
                 now: datetime | None = None) -> str:
     """Sign a new access token for a user, issued at `now` (naive UTC; default: the present)."""
     issued = (now or utcnow()).replace(tzinfo=timezone.utc).timestamp()
@@ -51,15 +52,25 @@ def issue_token(public_id: uuid.UUID, admin: bool, secret_key: str, lifetime: in
         "iat": issued,
         "exp": issued + lifetime,
         "jti": uuid.uuid4().hex,
+        "iss": keys.issuer,
+        "aud": keys.audience,
     }
-    return jwt.encode(payload, secret_key, algorithm=ALGORITHM)
+    return jwt.encode(payload, keys.signing_key, algorithm=keys.algorithm, headers={"kid": keys.kid})
 
 
-def decode_token(token: str, secret_key: str) -> Claims:
-    """Verify a token's signature and claims; raises TokenExpired or TokenInvalid."""
+def decode_token(token: str, keys: KeyRing) -> Claims:
+    """Verify a token's signature and claims; raises TokenExpired or TokenInvalid.
+
+    The header's `kid` picks the key (reading the header is a parse, no cryptography); the
+    algorithm is the key ring's alone, whatever the header says, so `alg: none`, HS256 under
+    EdDSA (a public key as an HMAC secret) and EdDSA under HS256 all fail. One signature
+    check per token."""
     try:
-        payload = jwt.decode(token, secret_key, algorithms=[ALGORITHM],
-                             options={"require": REQUIRED_CLAIMS})
+        key = keys.verifying_key(jwt.get_unverified_header(token).get("kid"))
+        if key is None:
+            raise TokenInvalid()
+        payload = jwt.decode(token, key, algorithms=[keys.algorithm], issuer=keys.issuer,
+                             audience=keys.audience, options={"require": REQUIRED_CLAIMS})
     except jwt.ExpiredSignatureError:
         raise TokenExpired() from None
     except jwt.InvalidTokenError:

@@ -12,6 +12,7 @@ from widgetapi import metrics
 from widgetapi.body import read_body
 from widgetapi.config import Config
 from widgetapi.errors import Unauthorized
+from widgetapi.keys import KeyRing
 from widgetapi.models import RevokedToken, User
 from widgetapi.passwords import check_password, hash_password
 from widgetapi.timeutil import format_datetime, utcnow
@@ -34,9 +35,10 @@ def credentials(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class _TokenIssuer:
-    def __init__(self, config: Config, validator: Validator) -> None:
+    def __init__(self, config: Config, validator: Validator, keys: KeyRing) -> None:
         self._config = config
         self._validator = validator
+        self._keys = keys
 
     def _respond_with_token(self, resp: falcon.Response, user: User, message: str) -> None:
         lifetime = self._config.token_expire_seconds
@@ -45,7 +47,7 @@ class _TokenIssuer:
         resp.media = {
             "status": "success",
             "message": message,
-            "access_token": issue_token(user.public_id, user.admin, self._config.secret_key, lifetime,
+            "access_token": issue_token(user.public_id, user.admin, self._keys, lifetime,
                                         now=user.token_issue_time()),
             "token_type": "bearer",
             "expires_in": lifetime,
