@@ -154,3 +154,19 @@ def test_counts_add_up_across_gunicorn_workers(gunicorn_with_metrics: str, tmp_p
     totals = [value(samples(fetch(f"{url}/metrics")), "widgetapi_http_requests_total",
                     route="/api/v1", method="GET", status="200") for _ in range(4)]
     assert totals == [sent] * 4
+
+
+@pytest.mark.parametrize("limit", ["login_max_failures", "auth_rate_per_minute"])
+def test_throttled_logins_are_counted(app: falcon.App, config: Config, limit: str) -> None:
+    testapp = webtest.TestApp(create_app(dataclasses.replace(config, **{limit: 2})))
+    before = scrape(testapp)
+    wrong = {"email": "alice@example.com", "password": "wrong password"}
+    statuses = [testapp.post_json("/api/v1/auth/login", wrong, status="*").status_int for _ in range(4)]
+    after = scrape(testapp)
+    assert statuses == [401, 401, 429, 429]
+
+    def delta(outcome: str) -> float:
+        return (value(after, "widgetapi_logins_total", outcome=outcome)
+                - value(before, "widgetapi_logins_total", outcome=outcome))
+
+    assert (delta("failed"), delta("throttled"), delta("ok")) == (2, 2, 0)

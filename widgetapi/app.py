@@ -7,6 +7,7 @@ import falcon
 import falcon.inspect
 
 from widgetapi.auth import Authentication
+from widgetapi.clients import ClientMiddleware
 from widgetapi.config import Config
 from widgetapi.cors import CORS
 from widgetapi.db import ConnectionPerRequest, open_database
@@ -14,6 +15,7 @@ from widgetapi.errors import ERROR_HANDLERS, serialize_error
 from widgetapi.keys import KeyRing
 from widgetapi.logs import RequestLog, configure_logging
 from widgetapi.metrics import Metrics, MetricsEndpoint
+from widgetapi.passwords import limit_hashing
 from widgetapi.purge import OpportunisticPurge
 from widgetapi.resources.auth import CurrentUser, Login, Logout, LogoutEverywhere, Registration
 from widgetapi.resources.keys import PublicKeys
@@ -48,8 +50,10 @@ def create_app(config: Config) -> falcon.App:
     keys = KeyRing.from_config(config)  # first: a key that cannot be used stops everything
     db = open_database(config.database_url, max_connections=config.database_pool_size)
     validator = Validator(load_spec())
+    limit_hashing(config.hash_concurrency, config.hash_waiting)
 
     middleware: list[Any] = [
+        ClientMiddleware(config.trusted_proxies),
         OpportunisticPurge(config.purge_interval_seconds),
         ConnectionPerRequest(db),
         Authentication(keys),

@@ -151,9 +151,8 @@ def launcher() -> str:
 
 
 def serve(config: Config, args: argparse.Namespace) -> int:
-    from waitress.server import create_server
-
     from widgetapi.app import create_app
+    from widgetapi.server import create_server, waitress_options
 
     if args.threads < 1:
         raise ConfigError("--threads must be 1 or more")
@@ -162,9 +161,9 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     app = create_app(config)
     operations.init_db()
     try:  # listen first: nothing says "serving" unless it is
-        # falcon types start_response more narrowly than the WSGI stubs do
-        server: Any = create_server(app, host=args.host, port=args.port,  # type: ignore[arg-type]
-                                    threads=args.threads, ident="widgetapi")
+        # waitress.serve's hook for making the server is ours already: made here, not by serve
+        options = {name: value for name, value in waitress_options(args.threads).items() if name != "_server"}
+        server: Any = create_server(app, host=args.host, port=args.port, **options)
     except OSError as error:
         raise operations.OperationFailed(
             f"cannot listen on {args.host} port {args.port}: {error.strerror or error} "

@@ -66,6 +66,12 @@ class User(BaseModel):
             return self.tokens_valid_after + timedelta(microseconds=1)
         return now
 
+    def rehash(self, password_hash: str) -> None:
+        """Store a new hash of the same password (another cost), unless it changed meanwhile."""
+        User.update(password_hash=password_hash).where(
+            (User.id == self.id) & (User.password_hash == self.password_hash)).execute()
+        self.password_hash = password_hash
+
     def revoke_all_tokens(self, issued_at_least: datetime) -> None:
         """Log out everywhere: refuse every token issued until now, and at least those
         issued until `issued_at_least` (the calling token's iat, should this clock lag)."""
@@ -127,7 +133,79 @@ class RevokedToken(BaseModel):
         return int(cls.delete().where(cls.expires_at < utcnow() - margin).execute())
 
 
-MODELS = (User, Widget, RevokedToken)
+class LoginFailures(BaseModel):
+    """Throttling (widgetapi/throttle.py): failed password checks for one email from one
+    client address, and until when that pair is locked out."""
+
+    email = peewee.CharField(max_length=254)
+    address = peewee.CharField(max_length=100)
+    failures = peewee.IntegerField(default=0)
+    last_failure_at = peewee.DateTimeField(index=True)
+    locked_until = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "login_failures"
+        indexes = ((("email", "address"), True),)
+
+    @classmethod
+    def record(cls, email: str, address: str, now: datetime, forget_before: datetime) -> int:
+        """Count one more failure (a first one when the last is older than `forget_before`),
+        atomically under concurrency; returns the count."""
+        with database.atomic():
+            restart = peewee.Case(None, [(cls.last_failure_at < forget_before, 1)], cls.failures + 1)
+            cls.insert(email=email, address=address, failures=1, last_failure_at=now).on_conflict(
+                conflict_target=[cls.email, cls.address],
+                update={cls.failures: restart, cls.last_failure_at: now}).execute()
+            return int(cls.select(cls.failures).where((cls.email == email) & (cls.address == address))
+                       .scalar() or 1)
+
+    @classmethod
+    def lock(cls, email: str, address: str, until: datetime) -> None:
+        cls.update(locked_until=until).where(
+            (cls.email == email) & (cls.address == address)
+            & (cls.locked_until.is_null() | (cls.locked_until < until))).execute()
+
+    @classmethod
+    def locked_until_for(cls, email: str, address: str) -> datetime | None:
+        query = cls.select(cls.locked_until).where((cls.email == email) & (cls.address == address))
+        return cast("datetime | None", query.scalar())
+
+    @classmethod
+    def forget(cls, email: str, address: str) -> None:
+        cls.delete().where((cls.email == email) & (cls.address == address)).execute()
+
+    @classmethod
+    def purge(cls, before: datetime) -> int:
+        stale = (cls.last_failure_at < before) & (cls.locked_until.is_null() | (cls.locked_until < before))
+        return int(cls.delete().where(stale).execute())
+
+
+class AuthRequests(BaseModel):
+    """Throttling: requests to the password endpoints per client address and minute."""
+
+    address = peewee.CharField(max_length=100)
+    minute = peewee.BigIntegerField()  # whole minutes since the epoch
+    requests = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "auth_requests"
+        indexes = ((("address", "minute"), True),)
+
+    @classmethod
+    def count_one(cls, address: str, minute: int) -> int:
+        """Count a request, atomically under concurrency; returns the minute's count so far."""
+        with database.atomic():
+            cls.insert(address=address, minute=minute, requests=1).on_conflict(
+                conflict_target=[cls.address, cls.minute], update={cls.requests: cls.requests + 1}).execute()
+            return int(cls.select(cls.requests).where((cls.address == address) & (cls.minute == minute))
+                       .scalar() or 1)
+
+    @classmethod
+    def purge(cls, before_minute: int) -> int:
+        return int(cls.delete().where(cls.minute < before_minute).execute())
+
+
+MODELS = (User, Widget, RevokedToken, LoginFailures, AuthRequests)
 
 
 def create_tables() -> None:

@@ -65,4 +65,4 @@ def paginate(req: falcon.Request, resp: falcon.Response, query: peewee.ModelSele
 
 
 def _page_url(req: falcon.Request, page: int, per_page: int) -> str:
-    return f"{req.prefix}{req.path}?{urlencode({'page': page, 'per_page': per_page})}"
+    return f"{req.context.client.url_prefix}{req.path}?{urlencode({'page': page, 'per_page': per_page})}"

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import falcon
@@ -14,7 +16,14 @@ from widgetapi.config import Config
 from widgetapi.errors import Unauthorized
 from widgetapi.keys import KeyRing
 from widgetapi.models import RevokedToken, User
-from widgetapi.passwords import check_password, hash_password
+from widgetapi.passwords import PasswordHashingBusy, check_password, hash_password, needs_rehash
+from widgetapi.throttle import (
+    TooManyAttempts,
+    check_lockout,
+    record_failed_password_check,
+    record_successful_login,
+    throttled,
+)
 from widgetapi.timeutil import format_datetime, utcnow
 from widgetapi.tokens import issue_token
 from widgetapi.validation import Validator
@@ -57,6 +66,7 @@ class _TokenIssuer:
 class Registration(_TokenIssuer):
     auth_required = False
 
+    @falcon.before(throttled("register"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = credentials(read_body(req))
         self._validator.validate(REGISTRATION, body)
@@ -69,22 +79,49 @@ class Registration(_TokenIssuer):
         self._respond_with_token(resp, user, "successfully registered")
 
 
+@contextlib.contextmanager
+def counted_as_throttled_login() -> Iterator[None]:
+    """A login refused with 429 counts as `throttled` in the metrics."""
+    try:
+        yield
+    except TooManyAttempts:
+        metrics.login("throttled")
+        raise
+
+
+def counted_as_throttled(hook: Callable[..., None]) -> Callable[..., None]:
+    """A falcon.before hook whose 429 counts as a throttled login."""
+    def counted(req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
+        with counted_as_throttled_login():
+            hook(req, resp, resource, params)
+    return counted
+
+
 class Login(_TokenIssuer):
     auth_required = False
 
+    @falcon.before(counted_as_throttled(throttled("login")))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_body(req)
         if not body and (req.auth or "").lower().startswith("basic "):
             body = basic_credentials(req.auth or "")
         body = credentials(body)
         self._validator.validate(LOGIN, body)
-        user = User.by_email(body["email"])
+        email, address, rounds = body["email"], req.context.client.address, self._config.bcrypt_log_rounds
+        with counted_as_throttled_login():
+            check_lockout(email, address)
+        user = User.by_email(email)
         password_hash = user.password_hash if user else None
-        matches = check_password(body["password"], password_hash, self._config.bcrypt_log_rounds)
+        matches = check_password(body["password"], password_hash, rounds)
         if not matches or user is None:
             metrics.login("failed")
+            record_failed_password_check(self._config, email, address)
             raise Unauthorized("email or password does not match")
         metrics.login("ok")
+        record_successful_login(email, address)
+        if needs_rehash(user.password_hash, rounds):
+            with contextlib.suppress(PasswordHashingBusy):  # then at a later login
+                user.rehash(hash_password(body["password"], rounds))
         self._respond_with_token(resp, user, "successfully logged in")
 
 

@@ -23,7 +23,7 @@ class Index:
         self._api = api
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        base = f"{req.prefix}{self._api}"  # absolute, as the widgets' links are
+        base = f"{req.context.client.url_prefix}{self._api}"  # absolute, as the widgets' links are
         resp.media = {
             "name": "widgetapi",
             "version": __version__,

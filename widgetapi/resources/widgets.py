@@ -115,7 +115,8 @@ class Widgets:
 
 
 def widget_url(req: falcon.Request, name: str) -> str:
-    return f"{req.prefix}/api/v1/widgets/{name}"
+    """The widget's absolute URL, with the scheme and host the client used."""
+    return f"{req.context.client.url_prefix}/api/v1/widgets/{name}"
 
 
 def represent(req: falcon.Request, widget: Widget, now: datetime) -> dict[str, Any]:
