@@ -8,6 +8,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import falcon
 import pytest
@@ -158,7 +159,8 @@ def test_counts_add_up_across_gunicorn_workers(gunicorn_with_metrics: str, tmp_p
 
 @pytest.mark.parametrize("limit", ["login_max_failures", "auth_rate_per_minute"])
 def test_throttled_logins_are_counted(app: falcon.App, config: Config, limit: str) -> None:
-    testapp = webtest.TestApp(create_app(dataclasses.replace(config, **{limit: 2})))
+    limits: dict[str, Any] = {limit: 2}
+    testapp = webtest.TestApp(create_app(dataclasses.replace(config, **limits)))
     before = scrape(testapp)
     wrong = {"email": "alice@example.com", "password": "wrong password"}
     statuses = [testapp.post_json("/api/v1/auth/login", wrong, status="*").status_int for _ in range(4)]
