@@ -90,9 +90,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     seed = command("seed", "add sample widgets owned by an administrator", DATABASE_ONLY)
     seed.add_argument("--count", type=int, default=10, help="how many widgets to add")
 
-    command("purge-tokens", "forget logged-out tokens that have expired anyway", DATABASE_ONLY,
-            "Removes logged-out tokens whose expiry has passed (each server process also does it "
-            "in the background); for a schedule, e.g. hourly from cron.")
+    command("purge-tokens", "remove the sessions of tokens that have expired", DATABASE_ONLY,
+            "Removes the sessions (and logouts) of tokens that have expired anyway (each server "
+            "process also does it in the background); for a schedule, e.g. hourly from cron.")
 
     gen_key = commands.add_parser(
         "gen-key", help="print a new SECRET_KEY, or write a new Ed25519 key pair for EdDSA",
@@ -156,7 +156,7 @@ def serve(config: Config, args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise ConfigError("--threads must be 1 or more")
-    # a database connection per thread, and one for the background blacklist purge
+    # a database connection per thread, and one for the background purge of expired sessions
     config = replace(config, database_pool_size=args.threads + 1)
     app = create_app(config)
     operations.init_db()
@@ -196,9 +196,15 @@ def init_db(config: Config, args: argparse.Namespace) -> int:
 
 def create_admin(config: Config, args: argparse.Namespace) -> int:
     operations.open_and_init(config)
-    created = operations.create_admin(config, args.email, lambda: _admin_password())
-    verb = "Created administrator" if created else "Promoted existing user to administrator:"
-    print(f"{verb} {args.email.strip().lower()} in {describe_database(config.database_url)}")
+    outcome = operations.create_admin(config, args.email, lambda: _admin_password())
+    email = args.email.strip().lower()
+    where = describe_database(config.database_url)
+    if outcome == operations.CREATED:
+        print(f"Created administrator {email} in {where}")
+    elif outcome == operations.PROMOTED:
+        print(f"Promoted existing user to administrator: {email} in {where}")
+    else:
+        print(f"{email} is already an administrator in {where}")
     return 0
 
 
@@ -232,7 +238,7 @@ def seed(config: Config, args: argparse.Namespace) -> int:
 def purge_tokens(config: Config, args: argparse.Namespace) -> int:
     operations.open_and_init(config)
     count = operations.purge_tokens()
-    print(f"Removed {count} expired tokens from the blacklist in {describe_database(config.database_url)}")
+    print(f"Removed {count} expired sessions from {describe_database(config.database_url)}")
     return 0
 
 

@@ -40,7 +40,7 @@ class Config:
     cors_allow_origins: tuple[str, ...] = ()
     # Database connections per process: one per server thread, plus one for background work.
     database_pool_size: int = 5
-    # How often a process purges expired tokens from the blacklist, in the background.
+    # How often a process purges the sessions of expired tokens, in the background.
     purge_interval_seconds: int = 600
     # Request and error logs: `text` lines or one JSON object a line.
     log_format: str = "text"
