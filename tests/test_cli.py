@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import webtest
 from conftest import PASSWORD, SECRET_KEY, bearer, login, on_postgresql, register
-from servers import environment, free_port, request, server_process, widgetapi_serve
+from servers import environment, free_port, server_process, wait_until_healthy, widgetapi_serve
 from widget_helpers import WIDGETS, create_widget, widget_body
 
 from widgetapi.db import database
@@ -456,14 +456,7 @@ def test_ctrl_c_stops_the_server_quietly(tmp_path, stop):
                                env=environment(env, OWN_VARIABLES), cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            assert time.monotonic() < deadline and process.poll() is None
-            try:
-                if request(f"http://127.0.0.1:{port}", "GET", "/api/v1/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        assert wait_until_healthy(f"http://127.0.0.1:{port}", process)
         process.send_signal(stop)
         stdout, stderr = process.communicate(timeout=TIMEOUT)
     finally:
@@ -534,14 +527,7 @@ def test_ctrl_c_on_dev_py_serve_stops_both_quietly(tmp_path):
                                env=environment(env, OWN_VARIABLES), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            assert time.monotonic() < deadline and process.poll() is None
-            try:
-                if request(f"http://127.0.0.1:{port}", "GET", "/api/v1/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        assert wait_until_healthy(f"http://127.0.0.1:{port}", process)
         os.killpg(process.pid, signal.SIGINT)
         stdout, stderr = process.communicate(timeout=TIMEOUT)
     finally:
