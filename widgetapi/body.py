@@ -11,6 +11,7 @@ from falcon.util.uri import parse_query_string
 MAX_BODY_BYTES = 64 * 1024
 TOO_LARGE = f"The body must be at most {MAX_BODY_BYTES} bytes"
 FORM = "application/x-www-form-urlencoded"
+JSON_AS_FORM = f"The body looks like JSON: send it with Content-Type: {falcon.MEDIA_JSON}"
 
 
 def read_body(req: falcon.Request) -> dict[str, Any]:
@@ -47,13 +48,19 @@ def _parse_json(raw: bytes) -> dict[str, Any]:
 
 
 def _parse_form(raw: bytes) -> dict[str, Any]:
+    not_utf8 = falcon.HTTPBadRequest(description="The form body is not valid UTF-8")
     try:
         text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise not_utf8 from None
+    if text.lstrip().startswith(("{", "[")):  # curl -d '{...}' without -H 'Content-Type: ...'
+        raise falcon.HTTPBadRequest(description=JSON_AS_FORM)
+    try:
         # The %-escapes too: falcon would replace bytes that are not UTF-8 with U+FFFD,
         # silently storing another password (or email) than the one sent.
         unquote_to_bytes(text).decode("utf-8")
     except UnicodeDecodeError:
-        raise falcon.HTTPBadRequest(description="The form body is not valid UTF-8") from None
+        raise not_utf8 from None
     return parse_query_string(text, keep_blank=True, csv=False)
 
 
