@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import falcon
 import pytest
@@ -83,8 +84,21 @@ def test_a_trailing_slash_names_the_same_resource(testapp: webtest.TestApp, admi
                                                   path: str) -> None:
     testapp.post_json("/api/v1/widgets", {"name": "w-1", "info_url": "https://example.com",
                                           "deadline": "2099-12-31"}, headers=admin_headers, status=201)
-    assert testapp.get(path, headers=admin_headers, status=200).body == \
-        testapp.get(path.rstrip("/"), headers=admin_headers, status=200).body
+    assert timeless(testapp.get(path, headers=admin_headers, status=200)) == \
+        timeless(testapp.get(path.rstrip("/"), headers=admin_headers, status=200))
+
+
+def timeless(response: webtest.TestResponse) -> Any:
+    """The body, without the widgets' `time_remaining`: two requests a second apart differ there."""
+    if response.content_type != "application/json":
+        return response.body
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: strip(item) for key, item in value.items() if key != "time_remaining"}
+        return [strip(item) for item in value] if isinstance(value, list) else value
+
+    return strip(response.json)
 
 
 def test_the_ui_page_at_a_trailing_slash_loads_its_files(testapp: webtest.TestApp) -> None:
