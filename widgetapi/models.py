@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 import peewee
 
 from widgetapi.db import database
+from widgetapi.statements import Param, Statement, placeholder
 from widgetapi.timeutil import utcnow
+
+M = TypeVar("M", bound=peewee.Model)
 
 
 class BaseModel(peewee.Model):
@@ -43,7 +47,7 @@ class User(BaseModel):
     def for_token(cls, public_id: uuid.UUID, jti: str) -> User | None:
         """The token's user, with `token_revoked` telling whether the token was logged out:
         one query for both, since every authenticated request asks."""
-        return cast("User | None", cls.for_token_query(public_id, jti).get_or_none())
+        return USER_FOR_TOKEN.first(public_id=public_id, jti=jti)
 
     @classmethod
     def for_token_query(cls, public_id: uuid.UUID, jti: str) -> peewee.ModelSelect[User]:
@@ -86,12 +90,14 @@ class Widget(BaseModel):
 
     @classmethod
     def with_owner(cls) -> peewee.ModelSelect[Widget]:
-        """Widgets joined with their owners, in creation order: one query for any number."""
-        return cls.select(cls, User).join(User).order_by(cls.id)
+        """Widgets joined with what is shown of their owners (None when there is no owner),
+        in creation order: one query for any number."""
+        owner = (User.id, User.email, User.public_id)
+        return cls.select(cls, *owner).join(User, peewee.JOIN.LEFT_OUTER).order_by(cls.id)
 
     @classmethod
     def by_name(cls, name: str) -> Widget | None:
-        return cast("Widget | None", cls.with_owner().where(cls.name == name).get_or_none())
+        return WIDGET_BY_NAME.first(name=name)
 
     @classmethod
     def update_by_name(cls, name: str, info_url: str, deadline: datetime) -> bool:
@@ -127,7 +133,65 @@ class RevokedToken(BaseModel):
         return int(cls.delete().where(cls.expires_at < utcnow() - margin).execute())
 
 
-MODELS = (User, Widget, RevokedToken)
+class Counter(BaseModel):
+    """How many rows a table has, kept by database triggers in the same transaction as
+    every insert and delete (see counters.py): Total-Count exact without counting."""
+
+    name = peewee.CharField(max_length=64, unique=True)  # the table's name
+    value = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "counters"
+
+    @classmethod
+    def rows_in(cls, model: type[peewee.Model]) -> int:
+        counter = COUNTER.first(name=model._meta.table_name)
+        if counter is None:  # init-db has not run since the table was made: count instead
+            return int(model.select().count())
+        return int(counter.value)
+
+
+class Listing(Generic[M]):
+    """A table's rows in creation order, a page at a time, and how many there are.
+
+    The page's ids are picked from the id index alone, then only those rows are read
+    (and joined): pages in the second half are picked from the end, in reverse, so no
+    page skips more than half the ids, and the first and last pages skip none."""
+
+    def __init__(self, model: type[M], rows: Callable[[], peewee.ModelSelect[M]]) -> None:
+        self.model = model
+        self._forward = Statement(lambda: self._page(rows(), descending=False))
+        self._backward = Statement(lambda: self._page(rows(), descending=True))
+
+    def _page(self, rows: peewee.ModelSelect[M], descending: bool) -> peewee.ModelSelect[M]:
+        key = cast(peewee.Field, self.model._meta.primary_key)
+        order = key.desc() if descending else key
+        ids = self.model.select(key).order_by(order).limit(Param("limit")).offset(Param("offset"))
+        return rows.where(key.in_(ids)).order_by(order)
+
+    def total(self) -> int:
+        return Counter.rows_in(self.model)
+
+    def page(self, number: int, size: int, total: int) -> list[M]:
+        """Rows of page `number` (from 1) of `size` rows, when there are `total` rows."""
+        start, end = (number - 1) * size, min(number * size, total)
+        if start >= end:
+            return []
+        if start <= total - end:
+            return self._forward.all(limit=end - start, offset=start)
+        return self._backward.all(limit=end - start, offset=total - end)[::-1]
+
+
+MODELS = (User, Widget, RevokedToken, Counter)
+COUNTED = (User, Widget)
+
+# The hot reads, compiled once (statements.py says why): every authenticated request runs
+# USER_FOR_TOKEN; reading widgets or users adds COUNTER and a page, or WIDGET_BY_NAME.
+USER_FOR_TOKEN = Statement(lambda: User.for_token_query(placeholder("public_id"), placeholder("jti")))
+WIDGET_BY_NAME = Statement(lambda: Widget.with_owner().where(Widget.name == Param("name")))
+COUNTER = Statement(lambda: Counter.select(Counter.value).where(Counter.name == Param("name")))
+WIDGETS = Listing(Widget, Widget.with_owner)
+USERS = Listing(User, User.select)
 
 
 def create_tables() -> None:

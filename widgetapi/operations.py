@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import peewee
 
+from widgetapi import counters
 from widgetapi.config import Config
 from widgetapi.db import database, open_database
 from widgetapi.migrations import apply_migrations
@@ -47,6 +48,7 @@ def init_db() -> None:
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         create_tables()
         apply_migrations(database.obj)
+        counters.install(database.obj)  # after migrations: they may rebuild tables
 
 
 def create_admin(config: Config, email: str, password: Callable[[], str]) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import falcon
 
 from widgetapi.auth import require_admin
-from widgetapi.models import User
+from widgetapi.models import USERS
 from widgetapi.pagination import paginate, requested_page
 from widgetapi.resources.auth import represent_user
 from widgetapi.validation import Validator
@@ -17,5 +17,4 @@ class Users:
     @falcon.before(require_admin)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page, per_page = requested_page(req, self._validator)
-        query = User.select().order_by(User.id)
-        resp.media = paginate(req, resp, query, page, per_page, represent_user)
+        resp.media = paginate(req, resp, USERS, page, per_page, represent_user)

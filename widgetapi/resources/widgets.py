@@ -9,7 +9,7 @@ import peewee
 
 from widgetapi.auth import require_admin
 from widgetapi.body import read_body
-from widgetapi.models import Widget
+from widgetapi.models import WIDGETS, User, Widget
 from widgetapi.pagination import paginate, requested_page
 from widgetapi.timeutil import format_datetime, format_duration, parse_date_or_datetime, utcnow
 from widgetapi.validation import Validator
@@ -35,7 +35,7 @@ class Widgets:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page, per_page = requested_page(req, self._validator)
         now = utcnow()
-        resp.media = paginate(req, resp, Widget.with_owner(), page, per_page,
+        resp.media = paginate(req, resp, WIDGETS, page, per_page,
                               lambda widget: represent(req, widget, now))
 
     @falcon.before(require_admin)
@@ -96,6 +96,13 @@ def widget_url(req: falcon.Request, name: str) -> str:
     return f"{req.prefix}/api/v1/widgets/{name}"
 
 
+def represent_owner(owner: User | None) -> dict[str, str] | None:
+    """None once the owner's account is deleted."""
+    if owner is None:
+        return None
+    return {"email": owner.email, "public_id": str(owner.public_id)}
+
+
 def represent(req: falcon.Request, widget: Widget, now: datetime) -> dict[str, Any]:
     return {
         "name": widget.name,
@@ -104,6 +111,6 @@ def represent(req: falcon.Request, widget: Widget, now: datetime) -> dict[str, A
         "deadline": format_datetime(widget.deadline),
         "deadline_passed": widget.deadline_passed(now),
         "time_remaining": format_duration(widget.time_remaining(now)),
-        "owner": {"email": widget.owner.email, "public_id": str(widget.owner.public_id)},
+        "owner": represent_owner(widget.owner),
         "link": widget_url(req, widget.name),
     }
