@@ -29,13 +29,13 @@ BEGIN
 END $$"""
 
 PG_TRIGGERS = [
-    'DROP TRIGGER IF EXISTS "{table}_counted_{event}" ON "{table}"',
-    'CREATE TRIGGER "{table}_counted_{event}" AFTER {event} ON "{table}" '
+    'DROP TRIGGER IF EXISTS "{table}_counted_{name}" ON "{table}"',
+    'CREATE TRIGGER "{table}_counted_{name}" AFTER {event} ON "{table}" '
     'REFERENCING {rows} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION widgetapi_count_rows()',
 ]
 
 SQLITE_TRIGGER = (
-    'CREATE TRIGGER IF NOT EXISTS "{table}_counted_{event}" AFTER {event} ON "{table}" '
+    'CREATE TRIGGER IF NOT EXISTS "{table}_counted_{name}" AFTER {event} ON "{table}" '
     "BEGIN UPDATE counters SET value = value {sign} 1 WHERE name = '{table}'; END")
 
 EVENTS = {"insert": ("NEW", "+"), "delete": ("OLD", "-")}
@@ -51,7 +51,8 @@ def install(db: peewee.Database) -> None:
         for event, (rows, sign) in EVENTS.items():
             statements = PG_TRIGGERS if postgresql else [SQLITE_TRIGGER]
             for statement in statements:
-                db.execute_sql(statement.format(table=table, event=event.upper(), rows=rows, sign=sign))
+                db.execute_sql(statement.format(table=table, name=event, event=event.upper(),
+                                                rows=rows, sign=sign))
         # After the triggers: on PostgreSQL, creating them waited for open writes and holds
         # off new ones until commit; on SQLite this one statement takes the write lock.
         Counter.insert(name=table, value=0).on_conflict_ignore().execute()
