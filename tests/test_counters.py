@@ -61,11 +61,10 @@ def test_every_kind_of_write_is_counted(testapp: webtest.TestApp, admin_headers:
 
 def test_a_rolled_back_write_is_not_counted(testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
     insert_widgets(["kept"], "admin@example.com")
-    with database.connection_context():
-        with database.atomic() as transaction:
-            Widget.delete().execute()
-            insert_widgets(["gone-1", "gone-2"], "admin@example.com")
-            transaction.rollback()
+    with database.connection_context(), database.atomic() as transaction:
+        Widget.delete().execute()
+        insert_widgets(["gone-1", "gone-2"], "admin@example.com")
+        transaction.rollback()
     assert total_count(testapp, admin_headers) == rows(Widget) == 1
 
 
@@ -107,17 +106,16 @@ def test_total_count_stays_exact_under_concurrent_writes(
             assert reply.status == 200 and reply.body["total_items"] == int(reply.headers["total-count"])
             counts.append(reply.body["total_items"])
 
-    def guarded(work: Callable[[], None]) -> Callable[[], None]:
+    def guarded(work: Callable[..., None], *args: int) -> threading.Thread:
         def run() -> None:
             try:
-                work()
+                work(*args)
             except BaseException as error:  # reported below
                 failures.append(error)
-        return run
+        return threading.Thread(target=run)
 
-    writers = [threading.Thread(target=guarded(lambda n=n: api_writer(n))) for n in range(WRITERS)]
-    writers += [threading.Thread(target=guarded(lambda n=n: model_writer(n))) for n in range(WRITERS)]
-    readers = [threading.Thread(target=guarded(reader)) for _ in range(2)]
+    writers = [guarded(writer, n) for writer in (api_writer, model_writer) for n in range(WRITERS)]
+    readers = [guarded(reader) for _ in range(2)]
     for thread in writers + readers:
         thread.start()
     for thread in writers:
@@ -151,7 +149,8 @@ def test_init_db_again_keeps_the_counts_and_restores_lost_triggers(
     assert total_count(testapp, admin_headers) == 5
 
 
-def test_without_its_counter_a_table_is_counted(testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
+def test_without_its_counter_a_table_is_counted(testapp: webtest.TestApp,
+                                                admin_headers: dict[str, str]) -> None:
     insert_widgets(["one", "two"], "admin@example.com")
     with database.connection_context():
         Counter.delete().where(Counter.name == "widgets").execute()

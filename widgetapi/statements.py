@@ -48,10 +48,16 @@ def placeholder(name: str) -> Any:
     return Param(name)
 
 
-def _fast_datetime(field: peewee.Field) -> Callable[[Any], Any]:
-    """SQLite returns datetimes as ISO text: `fromisoformat` reads it ten times faster
-    than Peewee's strptime formats, which stay the fallback."""
+def _converter(field: peewee.Field) -> Callable[[Any], Any] | None:
+    """The field's conversion of a database value, or None when there is nothing to do."""
+    if isinstance(field, (peewee.CharField, peewee.TextField)):
+        return None  # both drivers return str
+    if not isinstance(field, peewee.DateTimeField):
+        return field.python_value
+
     def convert(value: Any) -> Any:
+        # SQLite returns datetimes as ISO text: `fromisoformat` reads it ten times faster
+        # than Peewee's strptime formats, which stay the fallback.
         if isinstance(value, str):
             try:
                 return datetime.fromisoformat(value)
@@ -66,23 +72,26 @@ class _Compiled:
         self.sql, params = query.sql()
         self.params = [(p, True) if isinstance(p, _Slot) else (p, False) for p in params]
         model = query.model
-        # Columns in select order: for each, the model it belongs to (None for a column
-        # such as EXISTS(...) AS x, which becomes an attribute of the main model's object, as
-        # in Peewee), its name and the conversion from the database's value.
-        self.columns: list[tuple[type[peewee.Model] | None, str, Callable[[Any], Any] | None]] = []
-        for node in query.selected_columns:
+        # Each column's conversion from the database's value, and where it goes: a field of
+        # the main model or of a joined one, or an attribute of the main model's object for
+        # a column such as EXISTS(...) AS x, as in Peewee.
+        self.converters: list[Callable[[Any], Any] | None] = []
+        placed: dict[type[peewee.Model], list[tuple[str, int]]] = {}
+        self.extras: list[tuple[str, int]] = []
+        for index, node in enumerate(query.selected_columns):
             if isinstance(node, peewee.Field):
-                convert = (_fast_datetime(node) if isinstance(node, peewee.DateTimeField)
-                           else node.python_value)
-                self.columns.append((node.model, node.name, convert))
+                self.converters.append(_converter(node))
+                placed.setdefault(node.model, []).append((node.name, index))
             else:
-                self.columns.append((None, node._alias, None))
-        self.models = list(dict.fromkeys(owner for owner, _, _ in self.columns if owner))
-        if self.models[0] is not model:
+                self.converters.append(None)
+                self.extras.append((node._alias, index))
+        self.models = list(placed.items())
+        if self.models[0][0] is not model:
             raise ValueError(f"{model.__name__}'s fields must come first in the select")
         # A joined model hangs on the main one by the foreign key that points at it.
-        self.links = {joined: next(f for f in model._meta.refs if f.rel_model is joined)
-                      for joined in self.models[1:]}
+        self.links = [(next(f.name for f in model._meta.refs if f.rel_model is joined),
+                       joined._meta.primary_key.name, joined, fields)  # type: ignore[union-attr]
+                      for joined, fields in self.models[1:]]
 
     def values(self, arguments: Mapping[str, Any]) -> list[Any]:
         out = []
@@ -95,18 +104,16 @@ class _Compiled:
         return out
 
     def objects(self, row: Sequence[Any]) -> peewee.Model:
-        data: dict[type[peewee.Model] | None, dict[str, Any]] = {None: {}}
-        for model in self.models:
-            data[model] = {}
-        for (owner, name, convert), value in zip(self.columns, row, strict=True):
-            data[owner][name] = value if value is None or convert is None else convert(value)
-        main = _instance(self.models[0], data[self.models[0]])
-        for name, value in data[None].items():
-            setattr(main, name, value)
-        for joined, foreign_key in self.links.items():
-            fields = data[joined]
-            if fields.get(joined._meta.primary_key.name) is not None:  # type: ignore[union-attr]  # else: no row (LEFT JOIN)
-                main.__rel__[foreign_key.name] = _instance(joined, fields)
+        values = [value if value is None or convert is None else convert(value)
+                  for convert, value in zip(self.converters, row, strict=True)]
+        main_model, fields = self.models[0]
+        main = _instance(main_model, {name: values[index] for name, index in fields})
+        for name, index in self.extras:
+            setattr(main, name, values[index])
+        for foreign_key, key, joined, fields in self.links:
+            data = {name: values[index] for name, index in fields}
+            if data.get(key) is not None:  # else there is no such row (LEFT OUTER JOIN)
+                main.__rel__[foreign_key] = _instance(joined, data)
         return main
 
 
