@@ -47,12 +47,17 @@ def serve(args: list[str]) -> None:
 
 
 def test(args: list[str]) -> None:
-    run([str(PYTHON), "-m", "ruff", "check", "widgetapi", "tests", "scripts", "dev.py", "setup.py"])
-    run([str(PYTHON), "-m", "mypy", "widgetapi", "tests", "scripts", "dev.py"])
+    run([str(PYTHON), "-m", "ruff", "check", "widgetapi", "tests", "scripts", "bench", "dev.py", "setup.py"])
+    run([str(PYTHON), "-m", "mypy", "widgetapi", "tests", "scripts", "bench", "dev.py"])
     run([str(PYTHON), "-m", "pytest", *args])
 
 
-COMMANDS = {"serve": serve, "test": test}
+def bench(args: list[str]) -> None:
+    """The benchmark (bench/): `python dev.py bench --help`."""
+    run([str(PYTHON), "-m", "bench", *args])
+
+
+COMMANDS = {"serve": serve, "test": test, "bench": bench}
 
 
 def main(argv: list[str]) -> int:
