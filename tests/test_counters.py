@@ -59,6 +59,16 @@ def test_every_kind_of_write_is_counted(testapp: webtest.TestApp, admin_headers:
     assert total_count(testapp, admin_headers, "/api/v1/users") == rows(User) == 1
 
 
+@pytest.mark.postgres
+def test_a_truncated_table_counts_nothing(testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
+    if not isinstance(database.obj, peewee.PostgresqlDatabase):
+        pytest.skip("TRUNCATE is PostgreSQL's")
+    insert_widgets(["one", "two"], "admin@example.com")
+    with database.connection_context():
+        database.execute_sql("TRUNCATE widgets")
+    assert total_count(testapp, admin_headers) == 0
+
+
 def test_a_rolled_back_write_is_not_counted(testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
     insert_widgets(["kept"], "admin@example.com")
     with database.connection_context(), database.atomic() as transaction:

@@ -2,8 +2,8 @@
 
 Counting a table on every page read costs time in proportion to its rows. Instead, triggers
 add to and subtract from a row of `counters` (models.Counter) in the same transaction as
-every insert and delete, whoever makes it (the API, the CLI, a script, psql): the count
-is exact when the change commits and never otherwise. PostgreSQL's triggers run once per
+every insert and delete, whoever makes it (the API, the CLI, a script, psql), and on
+PostgreSQL every TRUNCATE: the count is exact when the change commits and never otherwise. PostgreSQL's triggers run once per
 statement, whatever its number of rows; SQLite's run once per row, in process. Writers of
 one table wait for each other on its counter row until they commit: writes here are rare.
 
@@ -22,6 +22,8 @@ CREATE OR REPLACE FUNCTION widgetapi_count_rows() RETURNS trigger LANGUAGE plpgs
 BEGIN
     IF TG_OP = 'INSERT' THEN
         UPDATE counters SET value = value + (SELECT count(*) FROM changed) WHERE name = TG_TABLE_NAME;
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        UPDATE counters SET value = 0 WHERE name = TG_TABLE_NAME;
     ELSE
         UPDATE counters SET value = value - (SELECT count(*) FROM changed) WHERE name = TG_TABLE_NAME;
     END IF;
@@ -39,6 +41,11 @@ SQLITE_TRIGGER = (
     "BEGIN UPDATE counters SET value = value {sign} 1 WHERE name = '{table}'; END")
 
 EVENTS = {"insert": ("NEW", "+"), "delete": ("OLD", "-")}
+PG_TRUNCATE = [
+    'DROP TRIGGER IF EXISTS "{table}_counted_truncate" ON "{table}"',
+    'CREATE TRIGGER "{table}_counted_truncate" AFTER TRUNCATE ON "{table}" '
+    'FOR EACH STATEMENT EXECUTE FUNCTION widgetapi_count_rows()',
+]
 
 
 def install(db: peewee.Database) -> None:
@@ -53,6 +60,8 @@ def install(db: peewee.Database) -> None:
             for statement in statements:
                 db.execute_sql(statement.format(table=table, name=event, event=event.upper(),
                                                 rows=rows, sign=sign))
+        for statement in PG_TRUNCATE if postgresql else []:
+            db.execute_sql(statement.format(table=table))
         # After the triggers: on PostgreSQL, creating them waited for open writes and holds
         # off new ones until commit; on SQLite this one statement takes the write lock.
         Counter.insert(name=table, value=0).on_conflict_ignore().execute()
