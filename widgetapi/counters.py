@@ -3,9 +3,10 @@
 Counting a table on every page read costs time in proportion to its rows. Instead, triggers
 add to and subtract from a row of `counters` (models.Counter) in the same transaction as
 every insert and delete, whoever makes it (the API, the CLI, a script, psql), and on
-PostgreSQL every TRUNCATE: the count is exact when the change commits and never otherwise. PostgreSQL's triggers run once per
-statement, whatever its number of rows; SQLite's run once per row, in process. Writers of
-one table wait for each other on its counter row until they commit: writes here are rare.
+PostgreSQL every TRUNCATE: the count is exact when the change commits and never otherwise.
+PostgreSQL's triggers run once per statement, whatever its number of rows; SQLite's run once
+per row, in process. Writers of one table wait for each other on its counter row until they
+commit: writes here are rare.
 
 `install` runs in `init-db`, after the migrations (rebuilding a table on SQLite drops its
 triggers): it (re)creates the triggers and sets each count from the table, in one

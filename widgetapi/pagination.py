@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import falcon
+import peewee
 
 from widgetapi.errors import ValidationFailed
 from widgetapi.models import Listing
@@ -43,9 +44,23 @@ def _as_int(raw: str) -> int | str:
         return raw
 
 
-def paginate(req: falcon.Request, resp: falcon.Response, listing: Listing[Any],
+class QueryListing:
+    """Any Peewee query as a Listing, counted and paged by Peewee: for lists off the hot path."""
+
+    def __init__(self, query: peewee.ModelSelect[Any]) -> None:
+        self._query = query
+
+    def total(self) -> int:
+        return int(self._query.order_by().count())
+
+    def page(self, number: int, size: int, total: int) -> list[Any]:
+        return list(self._query.paginate(number, size))
+
+
+def paginate(req: falcon.Request, resp: falcon.Response, rows: Listing[Any] | peewee.ModelSelect[Any],
              page: int, per_page: int, represent: Callable[[Any], dict]) -> dict[str, Any]:
-    """The page object for one page of `listing`; also sets the Link and Total-Count headers."""
+    """The page object for one page of `rows`; also sets the Link and Total-Count headers."""
+    listing = rows if isinstance(rows, Listing) else QueryListing(rows)
     total = listing.total()
     total_pages = max(1, math.ceil(total / per_page))
     items = [represent(row) for row in listing.page(page, per_page, total)]
