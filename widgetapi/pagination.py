@@ -5,6 +5,7 @@ import functools
 import math
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import falcon
 import peewee
@@ -87,4 +88,4 @@ def paginate(req: falcon.Request, resp: falcon.Response, rows: Listing[Any] | pe
 
 
 def _page_url(req: falcon.Request, page: int, per_page: int) -> str:
-    return f"{req.prefix}{req.path}?page={page}&per_page={per_page}"  # numbers: nothing to quote
+    return f"{req.prefix}{req.path}?{urlencode({'page': page, 'per_page': per_page})}"
