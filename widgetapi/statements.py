@@ -11,7 +11,6 @@ Writes, the CLI and everything off the hot path use Peewee's query builder as us
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -68,6 +67,8 @@ def _converter(field: peewee.Field) -> Callable[[Any], Any] | None:
 
 
 class _Compiled:
+    """A query's SQL text and parameters for one database, and how its rows become objects."""
+
     def __init__(self, query: peewee.ModelSelect[Any]) -> None:
         self.sql, params = query.sql()
         self.params = [(p, True) if isinstance(p, _Slot) else (p, False) for p in params]
@@ -135,14 +136,13 @@ class Statement(Generic[M]):
     def __init__(self, build: Callable[[], peewee.ModelSelect[M]]) -> None:
         self._build = build
         self._compiled: tuple[peewee.Database, _Compiled] | None = None
-        self._lock = threading.Lock()
 
     def _for(self, db: peewee.Database) -> _Compiled:
         compiled = self._compiled
         if compiled is None or compiled[0] is not db:
-            with self._lock:
-                compiled = (db, _Compiled(self._build()))
-                self._compiled = compiled
+            # Threads that come here at once each compile the same text: harmless.
+            compiled = (db, _Compiled(self._build()))
+            self._compiled = compiled
         return compiled[1]
 
     @property
