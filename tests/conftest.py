@@ -56,10 +56,18 @@ def database_url(tmp_path, postgresql_database: str | None) -> str:
     return postgresql_database or TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'test.db'}"
 
 
+# The suite logs in and registers many times from one address: throttling stays on, with
+# limits no test reaches unless it means to (tests/test_throttle.py sets the real ones).
+GENEROUS_RATE, GENEROUS_FAILURES = 100_000, 10_000
+# The same for `widgetapi serve` and other servers started from the environment.
+GENEROUS_THROTTLE_ENV = {"AUTH_RATE_PER_MINUTE": "100000", "LOGIN_MAX_FAILURES": "10000"}
+
+
 @pytest.fixture
 def config(database_url: str) -> Config:
     return Config(env="testing", database_url=database_url, secret_key=SECRET_KEY,
-                  token_expire_seconds=5, bcrypt_log_rounds=4)
+                  token_expire_seconds=5, bcrypt_log_rounds=4,
+                  auth_rate_per_minute=GENEROUS_RATE, login_max_failures=GENEROUS_FAILURES)
 
 
 def key_pair(directory: Path, name: str = "jwt") -> tuple[Path, Path]:

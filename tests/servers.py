@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,3 +149,23 @@ def waitress_serve(port: int) -> list[str]:
     """The README's command for Windows (it runs anywhere)."""
     return [sys.executable, "-m", "waitress", "--threads=4", f"--listen=127.0.0.1:{port}",
             "widgetapi.wsgi:app"]
+
+
+def race(attempts: Sequence[Callable[[], Reply]]) -> list[Reply]:
+    """Run the attempts in threads released together; their replies in order."""
+    barrier = threading.Barrier(len(attempts))
+    results: list[Any] = [None] * len(attempts)
+
+    def run(index: int) -> None:
+        barrier.wait(timeout=60)
+        try:
+            results[index] = attempts[index]()
+        except Exception as error:
+            results[index] = Reply(0, repr(error))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(attempts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results

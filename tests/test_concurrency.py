@@ -10,7 +10,16 @@ from pathlib import Path
 import falcon
 import pytest
 import webtest
-from conftest import PASSWORD, SECRET_KEY, bearer, login, register
+from conftest import (
+    GENEROUS_FAILURES,
+    GENEROUS_RATE,
+    GENEROUS_THROTTLE_ENV,
+    PASSWORD,
+    SECRET_KEY,
+    bearer,
+    login,
+    register,
+)
 from servers import Reply, request, server_process, threaded_server, widgetapi_serve
 from widget_helpers import widget_body
 
@@ -23,7 +32,10 @@ TOKEN_LIFETIME = 300  # long enough that no token here expires while a test runs
 @pytest.fixture
 def config(database_url: str) -> Config:
     return Config(env="testing", database_url=database_url, secret_key=SECRET_KEY,
-                  token_expire_seconds=TOKEN_LIFETIME, bcrypt_log_rounds=4)
+                  token_expire_seconds=TOKEN_LIFETIME, bcrypt_log_rounds=4,
+                  auth_rate_per_minute=GENEROUS_RATE, login_max_failures=GENEROUS_FAILURES,
+                  # racing registrations race the database, not the bounded hashing
+                  password_hash_concurrency=RACERS)
 
 
 @pytest.fixture
@@ -96,7 +108,7 @@ def test_conflict_body_over_real_http(live_url, admin_headers):
 def test_two_processes_on_one_database_share_logouts(testapp: webtest.TestApp, database_url: str,
                                                      tmp_path: Path):
     env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY,
-           "TOKEN_EXPIRE_SECONDS": str(TOKEN_LIFETIME)}
+           "TOKEN_EXPIRE_SECONDS": str(TOKEN_LIFETIME), **GENEROUS_THROTTLE_ENV}
     register(testapp, "shared@example.com")
     credentials = {"email": "shared@example.com", "password": PASSWORD}
     with server_process(widgetapi_serve, env, tmp_path, cwd=tmp_path) as server:

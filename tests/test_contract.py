@@ -3,12 +3,15 @@ administrator, generated from openapi.yaml (valid and invalid input), every resp
 checked against it. A fixed seed and a bounded number of examples keep it quick and
 repeatable.
 
+WIDGETAPI_CONTRACT_EXAMPLES sets the examples per operation for a deeper run (say 500).
+
 The requests go over HTTP to the test's app served by waitress: schemathesis's in-process
 WSGI client drops form fields whose generated value is an object, so it would send a body
 other than the one it reports and checks."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import string
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -25,25 +28,29 @@ from hypothesis import strategies as st
 from widgetapi.config import Config
 from widgetapi.spec import load_spec
 
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = int(os.environ.get("WIDGETAPI_CONTRACT_EXAMPLES", "30"))
 
-# The spec's own formats (widgetapi/validation.py), so that valid input gets generated too.
+# The spec's own formats (widgetapi/validation.py), so that valid input gets generated too: each
+# strategy draws from all the values its format accepts (the spec's descriptions say which).
 schemathesis.openapi.format("http-url", st.builds(
     "{}://{}.example.{}/{}".format,
-    st.sampled_from(["http", "https"]),
+    st.sampled_from(["http", "https", "HTTP", "Https"]),
     st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=20),
     st.sampled_from(["com", "org", "net"]),
     st.text(string.ascii_letters + string.digits + "-_/", max_size=30)))
 schemathesis.openapi.format("today-or-later", st.builds(
-    lambda days, as_date, offset: _deadline(days, as_date, offset),
-    st.integers(min_value=1, max_value=3650), st.booleans(), st.sampled_from(["", "Z", "+02:00"])))
-schemathesis.openapi.format("password", st.text(min_size=8, max_size=18))
+    lambda days, as_date, separator, offset: _deadline(days, as_date, separator, offset),
+    st.integers(min_value=1, max_value=3650), st.booleans(), st.sampled_from(["T", "t", " "]),
+    st.sampled_from(["", "Z", "z", "+02:00", "-0130"])))
+# At most 72 bytes in UTF-8, which the spec's maxLength (72 characters) cannot say.
+schemathesis.openapi.format("password", st.text(min_size=8, max_size=72).filter(
+    lambda password: len(password.encode()) <= 72))
 
 
-def _deadline(days: int, as_date: bool, offset: str) -> str:
+def _deadline(days: int, as_date: bool, separator: str, offset: str) -> str:
     # From tomorrow on, so a run across midnight (UTC) cannot make a valid date past.
     moment = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0) + timedelta(days=days)
-    return moment.date().isoformat() if as_date else moment.isoformat() + offset
+    return moment.date().isoformat() if as_date else moment.isoformat(separator) + offset
 
 
 @pytest.fixture

@@ -106,8 +106,8 @@ def test_the_readme_snippet_verifies_a_token(app: falcon.App, eddsa_config: Conf
     """The README's "how another service verifies widgetapi's tokens", run as written against
     a real server."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    (snippet,) = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]
-                  if "PyJWKClient" in block]
+    snippets = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]]
+    (snippet,) = [code for code in snippets if "PyJWKClient" in code]
     with threaded_server(create_app(eddsa_config)) as url:
         token = request(url, "POST", "/api/v1/auth/register",
                         {"email": "alice@example.com", "password": PASSWORD}).body["access_token"]

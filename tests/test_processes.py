@@ -4,17 +4,15 @@ Runs on the suite's database (SQLite file or PostgreSQL); `.ci/run` runs it on b
 from __future__ import annotations
 
 import sys
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import falcon
 import pytest
-from conftest import PASSWORD, SECRET_KEY
-from servers import Reply, gunicorn, request, server_process, waitress_serve, widgetapi_serve
+from conftest import GENEROUS_THROTTLE_ENV, PASSWORD, SECRET_KEY
+from servers import gunicorn, race, request, server_process, waitress_serve, widgetapi_serve
 
 from widgetapi import operations
 from widgetapi.config import Config
@@ -28,7 +26,8 @@ DEADLINE = "2099-12-31"
 
 def server_env(database_url: str) -> dict[str, str]:
     return {"WIDGETAPI_ENV": "testing", "DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY,
-            "TOKEN_EXPIRE_SECONDS": "300", "BCRYPT_LOG_ROUNDS": "4", "DATABASE_POOL_SIZE": "5"}
+            "TOKEN_EXPIRE_SECONDS": "300", "BCRYPT_LOG_ROUNDS": "4", "DATABASE_POOL_SIZE": "5",
+            **GENEROUS_THROTTLE_ENV}
 
 
 @pytest.fixture
@@ -55,26 +54,6 @@ def new_user(base_url: str, email: str) -> dict[str, str]:
 def admin(config: Config, base_url: str) -> dict[str, str]:
     operations.create_admin(config, "admin@example.com", lambda: PASSWORD)
     return token(base_url, "admin@example.com")
-
-
-def race(attempts: Sequence[Callable[[], Reply]]) -> list[Reply]:
-    """Run the attempts in threads released together; their replies in order."""
-    barrier = threading.Barrier(len(attempts))
-    results: list[Any] = [None] * len(attempts)
-
-    def run(index: int) -> None:
-        barrier.wait(timeout=60)
-        try:
-            results[index] = attempts[index]()
-        except Exception as error:
-            results[index] = Reply(0, repr(error))
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(attempts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def test_a_logout_on_one_process_is_refused_on_the_other(two_servers: tuple[str, str]) -> None:

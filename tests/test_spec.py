@@ -1,9 +1,12 @@
-"""openapi.yaml is valid OpenAPI, served the same as YAML and JSON, and lists exactly the
-routes the app has."""
+"""openapi.yaml is valid OpenAPI, served the same as YAML and JSON, lists exactly the
+routes the app has, and says the limits the server enforces."""
 from __future__ import annotations
+
+import re
 
 import falcon
 import falcon.inspect
+import pytest
 import webtest
 import yaml
 from conftest import server_path
@@ -101,3 +104,77 @@ def test_request_examples_pass_the_apps_own_validation() -> None:
             assert validator.errors(pointer, content["example"]) == {}, content["example"]
             checked += 1
     assert checked == 8  # register, login, create and update a widget; JSON and form each
+
+
+# --- the limits the server enforces, said in JSON Schema where it can say them ------------------
+
+def component(name: str) -> dict:
+    return load_spec()["components"]["schemas"][name]
+
+
+# Values the server's formats accept (tests/test_validation.py has more of each).
+HTTP_URLS = ["http://example.com", "HTTPS://EXAMPLE.COM/a?b=c#d", "Http://[::1]:8080/x",
+             "https://user:pw@example.com/"]
+DEADLINES = ["2099-12-31", "2099-12-31T00:00", "2099-12-31t10:00:00Z", "2099-12-31 10:00:00.1234567",
+             "2099-12-31T10:00:00+05:30", "2099-12-31T10:00:00-0130", "2099-12-31T10:00:00z"]
+
+
+@pytest.mark.parametrize("url", HTTP_URLS)
+def test_the_info_url_pattern_keeps_every_url_the_format_accepts(url: str) -> None:
+    assert re.search(component("InfoUrl")["pattern"], url)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com", "example.com", "//example.com", " http://x.y",
+                                 "javascript:alert(1)", "http:/example.com", ""])
+def test_the_info_url_pattern_refuses_other_schemes(url: str) -> None:
+    assert not re.search(component("InfoUrl")["pattern"], url)
+
+
+@pytest.mark.parametrize("deadline", DEADLINES)
+def test_the_deadline_pattern_keeps_every_shape_the_format_accepts(deadline: str) -> None:
+    assert re.search(component("Deadline")["pattern"], deadline)
+
+
+@pytest.mark.parametrize("deadline", ["tomorrow", "20991231", "2099-12-31Z", "2099-12-31T10", " 2099-12-31",
+                                      "2099-12-31T10:00:00 UTC", "31/12/2099", "2099-1-1", "2099-12-31T"])
+def test_the_deadline_pattern_refuses_other_shapes(deadline: str) -> None:
+    assert not re.search(component("Deadline")["pattern"], deadline)
+
+
+def test_custom_formats_keep_a_pattern_and_describe_what_only_they_check() -> None:
+    """Generic tools ignore unknown formats: the pattern and limits are what they see."""
+    for name, schema in load_spec()["components"]["schemas"].items():
+        if schema.get("format") in ("http-url", "today-or-later", "password"):
+            assert "pattern" in schema or "maxLength" in schema, name
+            assert "format" in schema["description"], name
+
+
+def test_the_registration_password_says_its_limits() -> None:
+    password = component("NewPassword")
+    assert (password["minLength"], password["maxLength"], password["format"]) == (8, 72, "password")
+    registration = Validator(load_spec())
+    assert registration.errors("/components/schemas/Registration",
+                               {"email": "a@b.co", "password": "x" * 72}) == {}
+    assert registration.errors("/components/schemas/Registration",
+                               {"email": "a@b.co", "password": "x" * 73}) == {
+        "password": "must be at most 72 bytes in UTF-8"}
+
+
+def test_pages_type_their_items() -> None:
+    """A generic Page with an untyped `items` makes client generators drop or mistype pages."""
+    schemas = load_spec()["components"]["schemas"]
+    assert "items" not in schemas["Page"]["properties"]
+    for page, item in (("WidgetPage", "Widget"), ("UserPage", "User")):
+        base, own = schemas[page]["allOf"]
+        assert base == {"$ref": "#/components/schemas/Page"}
+        assert "items" in own["required"]
+        typed = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}
+        assert own["properties"]["items"] == typed
+
+
+def test_the_widget_name_in_the_path_is_said_as_the_server_checks_it() -> None:
+    spec = load_spec()
+    assert spec["paths"]["/widgets/{name}"]["parameters"] == [
+        {"$ref": "#/components/parameters/WidgetNameInPath"}]
+    schema = spec["components"]["parameters"]["WidgetNameInPath"]["schema"]
+    assert (schema["minLength"], schema["maxLength"], schema["pattern"]) == (1, 100, "^[A-Za-z0-9_-]+$")

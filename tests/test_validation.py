@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from widgetapi import validation
 from widgetapi.spec import load_spec
 from widgetapi.timeutil import format_datetime, format_duration, parse_date_or_datetime, utcnow
 from widgetapi.validation import (
@@ -235,3 +236,83 @@ def test_utcnow_is_naive_utc() -> None:
     now = utcnow()
     assert now.tzinfo is None
     assert abs(now - datetime.now(timezone.utc).replace(tzinfo=None)) < timedelta(minutes=1)
+
+
+# hostile input: validation costs time linear in the input and bounded by the schema
+
+BACKTRACKER = "a@" + "a." * 30000 + "@"  # quadratic for the old email regex
+
+
+def test_the_email_check_is_a_linear_scan_and_refuses_the_backtracker() -> None:
+    assert rejects(check_email, BACKTRACKER) == f"{BACKTRACKER} is not a valid email"
+    assert not hasattr(validation, "EMAIL")  # no regex left to backtrack
+
+
+@pytest.fixture
+def seen_by_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The lengths of the strings the pattern and the email format get to see (the real
+    checks still run)."""
+    lengths: list[int] = []
+    real_pattern, real_email = validation.pattern_matches, validation._plausible_email
+
+    def pattern_matches(pattern: str, instance: str) -> bool:
+        lengths.append(len(instance))
+        return real_pattern(pattern, instance)
+
+    def plausible_email(value: str) -> bool:
+        lengths.append(len(value))
+        return real_email(value)
+
+    monkeypatch.setattr(validation, "pattern_matches", pattern_matches)
+    monkeypatch.setattr(validation, "_plausible_email", plausible_email)
+    return lengths
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/auth/register"])
+def test_an_over_long_email_is_refused_by_its_length_alone(testapp, seen_by_checks: list[int],
+                                                          path: str) -> None:
+    response = testapp.post_json(path, {"email": BACKTRACKER, "password": "x" * 8}, status=400)
+    assert response.json["errors"] == {"email": "must be at most 254 characters"}
+    assert seen_by_checks == []  # the format never ran
+
+
+def test_checks_never_see_more_than_the_limit(seen_by_checks: list[int]) -> None:
+    validator = Validator(load_spec())
+    errors = validator.errors("/components/schemas/NewWidget", {
+        "name": "a" * 60000, "info_url": "https://example.com/" + "a" * 60000, "deadline": "2099-01-01"})
+    assert set(errors) == {"name", "info_url"}
+    validator.errors("/components/schemas/Registration", {"email": "a" * 250 + "@b.co", "password": "x" * 8})
+    assert seen_by_checks and max(seen_by_checks) == len("2099-01-01")  # only the deadline was checked
+    validator.errors("/components/schemas/Registration", {"email": "alice@example.com", "password": "x" * 8})
+    assert seen_by_checks[-1] == len("alice@example.com")
+    validator.errors("/components/schemas/NewWidget", {"name": "a" * 100, "info_url": "https://example.com",
+                                                       "deadline": "2099-01-01"})
+    assert max(seen_by_checks) == 100  # a name of the limit is checked
+
+
+@pytest.mark.parametrize("name", ["evil\n", "evil\r\n", "\nevil", "ev\nil", "evil\u2028", "ok\x00"])
+def test_widget_name_patterns_match_the_whole_string(name: str) -> None:
+    errors = Validator(load_spec()).errors("/components/schemas/NewWidget", {
+        "name": name, "info_url": "https://example.com", "deadline": "2099-01-01"})
+    assert errors == {"name": "must be 1 to 100 lowercase letters, digits, '-' or '_'"}
+
+
+def test_patterns_have_ecma_262_semantics() -> None:
+    assert validation.pattern_matches("^[a-z0-9_-]+$", "evil")
+    assert not validation.pattern_matches("^[a-z0-9_-]+$", "evil\n")  # Python's re.search would match
+    assert validation.pattern_matches("b", "abc")  # unanchored, as JSON Schema says
+    assert not validation.pattern_matches(r"^\d+$", "١٢")  # \d is ASCII digits in ECMA-262
+
+
+def test_a_hostile_body_does_not_hold_up_a_concurrent_request(app) -> None:
+    from servers import race, request, threaded_server
+
+    with threaded_server(app, threads=4) as url:
+        replies = race([
+            lambda: request(url, "POST", "/api/v1/auth/login", {"email": BACKTRACKER, "password": "x"}),
+            lambda: request(url, "POST", "/api/v1/auth/register",
+                            {"email": BACKTRACKER, "password": "x" * 8}),
+            lambda: request(url, "GET", "/api/v1/health"),
+        ])
+    assert [reply.status for reply in replies] == [400, 400, 200]
+    assert replies[0].body["errors"]["email"] == "must be at most 254 characters"

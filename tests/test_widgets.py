@@ -492,6 +492,59 @@ def test_put_creating_with_an_invalid_name_in_the_path(testapp, admin_headers, p
     assert get_page(testapp, admin_headers).json["total_items"] == 0
 
 
+# The name in the path is checked as sent, before it is lower-cased: "K" (U+212A, the Kelvin
+# sign) lower-cases to "k", and a NUL would reach the database (PostgreSQL refuses it: a 500).
+KELVIN = "%E2%84%AA"
+NOT_NAMES_AS_SENT = [f"{KELVIN}elvin", KELVIN, "%00", "a%00b", "x" * 101, "bad.name", "b%C3%A4d",
+                     "%F0%9F%98%80", "a%0Ab"]
+NAME_IN_PATH_ERROR = "must be 1 to 100 letters, digits, '-' or '_'"
+
+
+@pytest.mark.parametrize("path_name", NOT_NAMES_AS_SENT)
+def test_get_and_delete_a_name_that_is_not_one_as_sent_is_404(testapp, user_headers, admin_headers,
+                                                               path_name):
+    for existing in ("k", "kelvin", "ab", "x" * 100):
+        create_widget(testapp, admin_headers, existing)
+    response = testapp.get(f"{WIDGETS}/{path_name}", headers=user_headers, status=404)
+    assert response.json["status"] == "fail" and response.json["message"].endswith(" not found in database.")
+    testapp.delete(f"{WIDGETS}/{path_name}", headers=admin_headers, status=404)
+    assert get_page(testapp, admin_headers).json["total_items"] == 4
+
+
+def test_the_kelvin_sign_is_not_k(testapp, user_headers, admin_headers):
+    create_widget(testapp, admin_headers, "k")
+    response = testapp.get(f"{WIDGETS}/{KELVIN}", headers=user_headers, status=404)
+    assert response.json == {"status": "fail", "message": "\u212a not found in database."}
+    testapp.get(f"{WIDGETS}/K", headers=user_headers, status=200)  # a plain capital K is k
+
+
+@pytest.mark.parametrize("path_name", NOT_NAMES_AS_SENT)
+def test_put_a_name_that_is_not_one_as_sent_is_a_validation_error(testapp, admin_headers, path_name):
+    create_widget(testapp, admin_headers, "kelvin")
+    before = testapp.get(f"{WIDGETS}/kelvin", headers=admin_headers).json
+    response = testapp.put_json(f"{WIDGETS}/{path_name}", {"info_url": "https://example.com/new",
+                                                           "deadline": "2999-01-01"},
+                                headers=admin_headers, status=400)
+    assert response.json == {"status": "fail", "message": VALIDATION_FAILED,
+                             "errors": {"name": NAME_IN_PATH_ERROR}}
+    assert [item["name"] for item in get_page(testapp, admin_headers).json["items"]] == ["kelvin"]
+    assert testapp.get(f"{WIDGETS}/kelvin", headers=admin_headers).json["info_url"] == before["info_url"]
+
+
+def test_a_name_of_100_characters_in_any_case_is_one(testapp, user_headers, admin_headers):
+    body = {"info_url": "https://example.com", "deadline": "2999-01-01"}
+    testapp.put_json(f"{WIDGETS}/{'X' * 100}", body, headers=admin_headers, status=201)
+    assert testapp.get(f"{WIDGETS}/{'x' * 99}X", headers=user_headers).json["name"] == "x" * 100
+    testapp.delete(f"{WIDGETS}/{'X' * 100}", headers=admin_headers, status=204)
+
+
+def test_the_administrator_check_comes_before_the_name_check(testapp, user_headers):
+    body = {"info_url": "https://example.com", "deadline": "2999-01-01"}
+    testapp.put_json(f"{WIDGETS}/{KELVIN}", body, headers=user_headers, status=403)
+    testapp.delete(f"{WIDGETS}/%00", headers=user_headers, status=403)
+    testapp.get(f"{WIDGETS}/%00", status=401)
+
+
 def test_non_admin_cannot_put(testapp, user_headers, admin_headers):
     create_widget(testapp, admin_headers, "guarded")
     body = {"info_url": "https://evil.example.com", "deadline": "2999-01-01"}

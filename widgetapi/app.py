@@ -6,11 +6,13 @@ from typing import Any
 import falcon
 
 from widgetapi.auth import Authentication
+from widgetapi.clients import ClientMiddleware
 from widgetapi.config import Config
 from widgetapi.cors import CORS
 from widgetapi.db import ConnectionPerRequest, open_database
 from widgetapi.errors import ERROR_HANDLERS, serialize_error
 from widgetapi.keys import KeyRing
+from widgetapi.passwords import limit_hashing
 from widgetapi.purge import OpportunisticPurge
 from widgetapi.resources.auth import CurrentUser, Login, Logout, LogoutEverywhere, Registration
 from widgetapi.resources.keys import PublicKeys
@@ -30,8 +32,10 @@ def create_app(config: Config) -> falcon.App:
     keys = KeyRing.from_config(config)  # first: a key that cannot be used stops everything
     db = open_database(config.database_url, max_connections=config.database_pool_size)
     validator = Validator(load_spec())
+    limit_hashing(config.hash_concurrency)
 
     middleware: list[Any] = [
+        ClientMiddleware(config.trusted_proxies),
         OpportunisticPurge(config.purge_interval_seconds),
         ConnectionPerRequest(db),
         Authentication(keys),

@@ -8,6 +8,7 @@ import falcon
 from falcon.util.uri import parse_query_string
 
 MAX_BODY_BYTES = 64 * 1024
+TOO_LARGE = f"The body must be at most {MAX_BODY_BYTES} bytes"
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -53,4 +54,4 @@ def _parse_form(raw: bytes) -> dict[str, Any]:
 
 
 def _too_large() -> falcon.HTTPContentTooLarge:
-    return falcon.HTTPContentTooLarge(description=f"The body must be at most {MAX_BODY_BYTES} bytes")
+    return falcon.HTTPContentTooLarge(description=TOO_LARGE)

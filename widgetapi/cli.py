@@ -74,6 +74,7 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     import waitress
 
     from widgetapi.app import create_app
+    from widgetapi.server import waitress_options
 
     if args.threads < 1:
         raise ConfigError("--threads must be 1 or more")
@@ -90,8 +91,8 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     if not operations.has_administrator():
         print(f"No administrator yet, so nobody can write widgets: {operations.MAKE_ADMIN}", flush=True)
     # falcon types start_response more narrowly than the WSGI stubs do
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads,  # type: ignore[arg-type]
-                   ident="widgetapi")
+    waitress.serve(app, host=args.host, port=args.port,  # type: ignore[arg-type]
+                   **waitress_options(args.threads))
     return 0
 
 

@@ -1,6 +1,7 @@
 """Settings, read once from the environment (see the contract's Configuration table)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ _DEFAULTS = {
 }
 
 
+_THROTTLE_DEFAULTS = {"LOGIN_MAX_FAILURES": 5, "AUTH_RATE_PER_MINUTE": 30, "PASSWORD_HASH_CONCURRENCY": 0}
+
+
 class ConfigError(Exception):
     """The environment does not describe a configuration the server can run with."""
 
@@ -37,6 +41,21 @@ class Config:
     database_pool_size: int = 5
     # How often a process purges expired tokens from the blacklist, in the background.
     purge_interval_seconds: int = 600
+    # Peers (addresses or CIDR ranges) whose X-Forwarded-For/-Proto/-Host are believed.
+    trusted_proxies: tuple[str, ...] = ()
+    # Throttling (widgetapi/throttle.py): failed logins per email and client address before a
+    # lockout, and login/registration/password-change requests per client address a minute.
+    login_max_failures: int = 5
+    auth_rate_per_minute: int = 30
+    # Password hashes at once per process; 0: half the server's threads (see hash_concurrency).
+    password_hash_concurrency: int = 0
+
+    @property
+    def hash_concurrency(self) -> int:
+        """PASSWORD_HASH_CONCURRENCY, or half the server's threads (at least 1). The pool has
+        a connection per thread plus one (`widgetapi serve` sizes it so, and the README asks
+        the same of gunicorn and waitress-serve), so the threads are DATABASE_POOL_SIZE - 1."""
+        return self.password_hash_concurrency or max(1, (self.database_pool_size - 1) // 2)
     # Token keys (widgetapi/keys.py): older HS256 secrets that still verify, never sign; or
     # EdDSA with an Ed25519 private key and older public keys that still verify.
     secret_key_previous: tuple[str, ...] = ()
@@ -64,6 +83,11 @@ class Config:
             bcrypt_log_rounds=_whole_number(environ, "BCRYPT_LOG_ROUNDS", defaults, 4, 31),
             cors_allow_origins=_list(origins),
             database_pool_size=_whole_number(environ, "DATABASE_POOL_SIZE", defaults, 2, 1000),
+            trusted_proxies=_trusted_proxies(environ.get("TRUSTED_PROXIES", "")),
+            login_max_failures=_whole_number(environ, "LOGIN_MAX_FAILURES", _THROTTLE_DEFAULTS, 1, 10**6),
+            auth_rate_per_minute=_whole_number(environ, "AUTH_RATE_PER_MINUTE", _THROTTLE_DEFAULTS, 1, 10**6),
+            password_hash_concurrency=_whole_number(
+                environ, "PASSWORD_HASH_CONCURRENCY", _THROTTLE_DEFAULTS, 1, 1000),
         )
 
 
@@ -130,6 +154,16 @@ def _strong_secret(name: str, value: str) -> str:
         raise ConfigError(f"{name} must have at least {MIN_SECRET_KEY_DISTINCT_CHARACTERS} different "
                           f"characters in production{_MAKE_ONE}")
     return value
+
+
+def _trusted_proxies(value: str) -> tuple[str, ...]:
+    proxies = tuple(item.strip() for item in value.split(",") if item.strip())
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"TRUSTED_PROXIES must list addresses or CIDR ranges, not {proxy!r}") from None
+    return proxies
 
 
 def _private_key_file(value: str) -> str:

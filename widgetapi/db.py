@@ -17,6 +17,7 @@ from playhouse.pool import (
 )
 
 from widgetapi.config import ConfigError
+from widgetapi.deadlines import deadline_cursor_class
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +25,31 @@ database = peewee.DatabaseProxy()
 
 # Per connection; WAL mode is a property of the file and is set once in open_database.
 # busy_timeout: a writer waits this long (ms) for another instead of failing with
-# "database is locked".
-SQLITE_PRAGMAS = {"foreign_keys": 1, "synchronous": "normal", "busy_timeout": 30_000}
+# "database is locked" (then the request gets a 503): writes here take milliseconds, so
+# only a stuck writer makes anyone wait that long.
+SQLITE_PRAGMAS = {"foreign_keys": 1, "synchronous": "normal", "busy_timeout": 5_000}
 
 # Pools: a request waits this long for a free connection before it gets a 503;
-# connections are replaced after STALE seconds so server-side idle limits never bite; an
-# unreachable server fails a request after CONNECT seconds instead of hanging it.
-POOL_WAIT_SECONDS = 10
+# connections are replaced after STALE seconds so server-side idle limits never bite.
+POOL_WAIT_SECONDS = 3
 POOL_STALE_SECONDS = 300
-PG_CONNECT_TIMEOUT_SECONDS = 5
+
+# Every PostgreSQL call is bounded, so that a database that hangs gives 503s within a few
+# seconds instead of holding the server's threads (see widgetapi/deadlines.py):
+# connecting (connect_timeout), a statement the server works on (statement_timeout), a
+# network that drops packets (tcp_user_timeout for unacknowledged data, keepalives for an
+# idle wait), and a server that takes the query but never answers (QUERY_DEADLINE_SECONDS,
+# enforced by this process).
+PG_CONNECT_TIMEOUT_SECONDS = 3
+PG_STATEMENT_TIMEOUT_MS = 2_500
+PG_CONNECTION_DEFAULTS = {
+    "connect_timeout": PG_CONNECT_TIMEOUT_SECONDS,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 3_000,
+}
 
 # What a request sees when the database cannot serve it: the API answers 503.
 UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded)
@@ -73,7 +90,12 @@ def _open_postgresql(url: str, max_connections: int) -> peewee.Database:
     params: dict[str, Any] = db_url.parse(url, unquote_password=True, unquote_user=True)
     if not params.get("database"):
         raise ConfigError(f"DATABASE_URL names no database: {url!r}")
-    params.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_SECONDS)
+    for name, value in PG_CONNECTION_DEFAULTS.items():
+        params.setdefault(name, value)
+    options = str(params.get("options") or "")
+    if "statement_timeout" not in options:
+        params["options"] = f"{options} -c statement_timeout={PG_STATEMENT_TIMEOUT_MS}".strip()
+    params["cursor_factory"] = deadline_cursor_class()
     return PooledPostgresqlDatabase(
         max_connections=max_connections, stale_timeout=POOL_STALE_SECONDS,
         timeout=POOL_WAIT_SECONDS, **params)

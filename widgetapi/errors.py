@@ -10,6 +10,7 @@ from typing import Any
 import falcon
 
 from widgetapi.db import UNAVAILABLE
+from widgetapi.passwords import PasswordHashingBusy
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,13 @@ def handle_database_unavailable(req: falcon.Request, resp: falcon.Response,
     raise falcon.HTTPServiceUnavailable(description="Service unavailable")
 
 
+def handle_hashing_busy(req: falcon.Request, resp: falcon.Response,
+                        error: Exception, params: dict) -> None:
+    log.warning("password hashing busy: %s %s refused", req.method, req.path)
+    raise falcon.HTTPServiceUnavailable(description="Service unavailable",
+                                        retry_after=PasswordHashingBusy.retry_after)
+
+
 def handle_unexpected(req: falcon.Request, resp: falcon.Response,
                       error: Exception, params: dict) -> None:
     log.exception("unhandled error during %s %s", req.method, req.path)
@@ -74,4 +82,5 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response,
 ERROR_HANDLERS = (
     (Exception, handle_unexpected),
     (UNAVAILABLE, handle_database_unavailable),
+    (PasswordHashingBusy, handle_hashing_busy),
 )

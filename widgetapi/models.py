@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar, cast
+from typing import cast
 
 import peewee
 
 from widgetapi.db import database
-from widgetapi.statements import Param, Statement, placeholder
+from widgetapi.statements import Listing, Param, Statement, placeholder
 from widgetapi.timeutil import utcnow
-
-M = TypeVar("M", bound=peewee.Model)
 
 
 class BaseModel(peewee.Model):
@@ -69,6 +66,12 @@ class User(BaseModel):
         if self.tokens_valid_after is not None and now <= self.tokens_valid_after:
             return self.tokens_valid_after + timedelta(microseconds=1)
         return now
+
+    def rehash(self, password_hash: str) -> None:
+        """Store a new hash of the same password (another cost), unless it changed meanwhile."""
+        User.update(password_hash=password_hash).where(
+            (User.id == self.id) & (User.password_hash == self.password_hash)).execute()
+        self.password_hash = password_hash
 
     def revoke_all_tokens(self, issued_at_least: datetime) -> None:
         """Log out everywhere: refuse every token issued until now, and at least those
@@ -133,6 +136,78 @@ class RevokedToken(BaseModel):
         return int(cls.delete().where(cls.expires_at < utcnow() - margin).execute())
 
 
+class LoginFailures(BaseModel):
+    """Throttling (widgetapi/throttle.py): failed password checks for one email from one
+    client address, and until when that pair is locked out."""
+
+    email = peewee.CharField(max_length=254)
+    address = peewee.CharField(max_length=100)
+    failures = peewee.IntegerField(default=0)
+    last_failure_at = peewee.DateTimeField(index=True)
+    locked_until = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "login_failures"
+        indexes = ((("email", "address"), True),)
+
+    @classmethod
+    def record(cls, email: str, address: str, now: datetime, forget_before: datetime) -> int:
+        """Count one more failure (a first one when the last is older than `forget_before`),
+        atomically under concurrency; returns the count."""
+        with database.atomic():
+            restart = peewee.Case(None, [(cls.last_failure_at < forget_before, 1)], cls.failures + 1)
+            cls.insert(email=email, address=address, failures=1, last_failure_at=now).on_conflict(
+                conflict_target=[cls.email, cls.address],
+                update={cls.failures: restart, cls.last_failure_at: now}).execute()
+            return int(cls.select(cls.failures).where((cls.email == email) & (cls.address == address))
+                       .scalar() or 1)
+
+    @classmethod
+    def lock(cls, email: str, address: str, until: datetime) -> None:
+        cls.update(locked_until=until).where(
+            (cls.email == email) & (cls.address == address)
+            & (cls.locked_until.is_null() | (cls.locked_until < until))).execute()
+
+    @classmethod
+    def locked_until_for(cls, email: str, address: str) -> datetime | None:
+        query = cls.select(cls.locked_until).where((cls.email == email) & (cls.address == address))
+        return cast("datetime | None", query.scalar())
+
+    @classmethod
+    def forget(cls, email: str, address: str) -> None:
+        cls.delete().where((cls.email == email) & (cls.address == address)).execute()
+
+    @classmethod
+    def purge(cls, before: datetime) -> int:
+        stale = (cls.last_failure_at < before) & (cls.locked_until.is_null() | (cls.locked_until < before))
+        return int(cls.delete().where(stale).execute())
+
+
+class AuthRequests(BaseModel):
+    """Throttling: requests to the password endpoints per client address and minute."""
+
+    address = peewee.CharField(max_length=100)
+    minute = peewee.BigIntegerField()  # whole minutes since the epoch
+    requests = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "auth_requests"
+        indexes = ((("address", "minute"), True),)
+
+    @classmethod
+    def count_one(cls, address: str, minute: int) -> int:
+        """Count a request, atomically under concurrency; returns the minute's count so far."""
+        with database.atomic():
+            cls.insert(address=address, minute=minute, requests=1).on_conflict(
+                conflict_target=[cls.address, cls.minute], update={cls.requests: cls.requests + 1}).execute()
+            return int(cls.select(cls.requests).where((cls.address == address) & (cls.minute == minute))
+                       .scalar() or 1)
+
+    @classmethod
+    def purge(cls, before_minute: int) -> int:
+        return int(cls.delete().where(cls.minute < before_minute).execute())
+
+
 class Counter(BaseModel):
     """How many rows a table has, kept by database triggers in the same transaction as
     every insert and delete (see counters.py): Total-Count exact without counting."""
@@ -151,38 +226,7 @@ class Counter(BaseModel):
         return int(counter.value)
 
 
-class Listing(Generic[M]):
-    """A table's rows in creation order, a page at a time, and how many there are.
-
-    The page's ids are picked from the id index alone, then only those rows are read
-    (and joined): pages in the second half are picked from the end, in reverse, so no
-    page skips more than half the ids, and the first and last pages skip none."""
-
-    def __init__(self, model: type[M], rows: Callable[[], peewee.ModelSelect[M]]) -> None:
-        self.model = model
-        self._forward = Statement(lambda: self._page(rows(), descending=False))
-        self._backward = Statement(lambda: self._page(rows(), descending=True))
-
-    def _page(self, rows: peewee.ModelSelect[M], descending: bool) -> peewee.ModelSelect[M]:
-        key = cast(peewee.Field, self.model._meta.primary_key)
-        order = key.desc() if descending else key
-        ids = self.model.select(key).order_by(order).limit(Param("limit")).offset(Param("offset"))
-        return rows.where(key.in_(ids)).order_by(order)
-
-    def total(self) -> int:
-        return Counter.rows_in(self.model)
-
-    def page(self, number: int, size: int, total: int) -> list[M]:
-        """Rows of page `number` (from 1) of `size` rows, when there are `total` rows."""
-        start, end = (number - 1) * size, min(number * size, total)
-        if start >= end:
-            return []
-        if start <= total - end:
-            return self._forward.all(limit=end - start, offset=start)
-        return self._backward.all(limit=end - start, offset=total - end)[::-1]
-
-
-MODELS = (User, Widget, RevokedToken, Counter)
+MODELS = (User, Widget, RevokedToken, LoginFailures, AuthRequests, Counter)
 COUNTED = (User, Widget)
 
 # The hot reads, compiled once (statements.py says why): every authenticated request runs
@@ -190,8 +234,8 @@ COUNTED = (User, Widget)
 USER_FOR_TOKEN = Statement(lambda: User.for_token_query(placeholder("public_id"), placeholder("jti")))
 WIDGET_BY_NAME = Statement(lambda: Widget.with_owner().where(Widget.name == Param("name")))
 COUNTER = Statement(lambda: Counter.select(Counter.value).where(Counter.name == Param("name")))
-WIDGETS = Listing(Widget, Widget.with_owner)
-USERS = Listing(User, User.select)
+WIDGETS = Listing(Widget, Widget.with_owner, lambda: Counter.rows_in(Widget))
+USERS = Listing(User, User.select, lambda: Counter.rows_in(User))
 
 
 def create_tables() -> None:

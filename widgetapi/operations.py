@@ -9,10 +9,11 @@ import peewee
 from widgetapi import counters
 from widgetapi.config import Config
 from widgetapi.db import database, open_database
+from widgetapi.deadlines import WATCHDOG
 from widgetapi.migrations import apply_migrations
 from widgetapi.models import User, Widget, create_tables
 from widgetapi.passwords import hash_password
-from widgetapi.purge import purge_expired_tokens
+from widgetapi.purge import purge_expired_tokens, purge_throttle_records
 from widgetapi.spec import load_spec
 from widgetapi.timeutil import utcnow
 from widgetapi.validation import Validator
@@ -43,8 +44,11 @@ def open_and_init(config: Config) -> None:
 def init_db() -> None:
     """Create missing tables and apply migrations to older ones; safe to run on a database
     that has data, and from several processes at once."""
-    with database.connection_context(), database.atomic():
+    # Unbounded, unlike requests: another process may hold the lock while it migrates, and
+    # a migration of a large table takes as long as it takes.
+    with WATCHDOG.lifted(), database.connection_context(), database.atomic():
         if isinstance(database.obj, peewee.PostgresqlDatabase):
+            database.execute_sql("SET LOCAL statement_timeout = 0")
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         create_tables()
         apply_migrations(database.obj)
@@ -99,5 +103,7 @@ def seed(count: int) -> list[str]:
 
 
 def purge_tokens() -> int:
-    """Remove blacklist entries whose token has expired anyway; returns how many."""
+    """Remove blacklist entries whose token has expired anyway; returns how many. Stale
+    throttling rows go too."""
+    purge_throttle_records()
     return purge_expired_tokens()

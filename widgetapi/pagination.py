@@ -11,7 +11,7 @@ import falcon
 import peewee
 
 from widgetapi.errors import ValidationFailed
-from widgetapi.models import Listing
+from widgetapi.statements import Listing
 from widgetapi.validation import Validator
 
 PARAMETERS = {"page": "/components/parameters/Page", "per_page": "/components/parameters/PerPage"}
@@ -88,4 +88,4 @@ def paginate(req: falcon.Request, resp: falcon.Response, rows: Listing[Any] | pe
 
 
 def _page_url(req: falcon.Request, page: int, per_page: int) -> str:
-    return f"{req.prefix}{req.path}?{urlencode({'page': page, 'per_page': per_page})}"
+    return f"{req.context.client.url_prefix}{req.path}?{urlencode({'page': page, 'per_page': per_page})}"

@@ -1,4 +1,5 @@
-"""Keeping the token blacklist small: entries whose token has expired anyway go."""
+"""Keeping the token blacklist small: entries whose token has expired anyway go; and
+throttling rows that no longer count."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +9,7 @@ from datetime import timedelta
 
 import falcon
 
+from widgetapi import throttle
 from widgetapi.db import database
 from widgetapi.models import RevokedToken
 
@@ -22,6 +24,12 @@ def purge_expired_tokens() -> int:
     """Delete blacklist entries of tokens that have expired; returns how many."""
     with database.connection_context():
         return RevokedToken.purge_expired(CLOCK_SKEW_MARGIN)
+
+
+def purge_throttle_records() -> int:
+    """Delete throttling counts and lockouts that no longer count; returns how many."""
+    with database.connection_context():
+        return throttle.purge_stale()
 
 
 class OpportunisticPurge:
@@ -47,6 +55,7 @@ class OpportunisticPurge:
             count = purge_expired_tokens()
             if count:
                 log.info("purged %d expired tokens from the blacklist", count)
+            purge_throttle_records()
         except Exception:  # the next interval tries again
             log.warning("purging the token blacklist failed", exc_info=True)
         finally:

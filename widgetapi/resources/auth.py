@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from typing import Any
 
 import falcon
@@ -13,7 +14,13 @@ from widgetapi.config import Config
 from widgetapi.errors import Unauthorized
 from widgetapi.keys import KeyRing
 from widgetapi.models import RevokedToken, User
-from widgetapi.passwords import check_password, hash_password
+from widgetapi.passwords import PasswordHashingBusy, check_password, hash_password, needs_rehash
+from widgetapi.throttle import (
+    check_lockout,
+    record_failed_password_check,
+    record_successful_login,
+    throttled,
+)
 from widgetapi.timeutil import format_datetime, utcnow
 from widgetapi.tokens import issue_token
 from widgetapi.validation import Validator
@@ -56,6 +63,7 @@ class _TokenIssuer:
 class Registration(_TokenIssuer):
     auth_required = False
 
+    @falcon.before(throttled("register"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = credentials(read_body(req))
         self._validator.validate(REGISTRATION, body)
@@ -71,17 +79,25 @@ class Registration(_TokenIssuer):
 class Login(_TokenIssuer):
     auth_required = False
 
+    @falcon.before(throttled("login"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_body(req)
         if not body and (req.auth or "").lower().startswith("basic "):
             body = basic_credentials(req.auth or "")
         body = credentials(body)
         self._validator.validate(LOGIN, body)
-        user = User.by_email(body["email"])
+        email, address, rounds = body["email"], req.context.client.address, self._config.bcrypt_log_rounds
+        check_lockout(email, address)
+        user = User.by_email(email)
         password_hash = user.password_hash if user else None
-        matches = check_password(body["password"], password_hash, self._config.bcrypt_log_rounds)
+        matches = check_password(body["password"], password_hash, rounds)
         if not matches or user is None:
+            record_failed_password_check(self._config, email, address)
             raise Unauthorized("email or password does not match")
+        record_successful_login(email, address)
+        if needs_rehash(user.password_hash, rounds):
+            with contextlib.suppress(PasswordHashingBusy):  # then at a later login
+                user.rehash(hash_password(body["password"], rounds))
         self._respond_with_token(resp, user, "successfully logged in")
 
 

@@ -9,6 +9,7 @@ import peewee
 
 from widgetapi.auth import require_admin
 from widgetapi.body import read_body
+from widgetapi.errors import ValidationFailed
 from widgetapi.models import WIDGETS, User, Widget
 from widgetapi.pagination import paginate, requested_page
 from widgetapi.timeutil import format_datetime, format_duration, parse_date_or_datetime, utcnow
@@ -16,6 +17,7 @@ from widgetapi.validation import Validator
 
 NEW_WIDGET = "/components/schemas/NewWidget"
 WIDGET_UPDATE = "/components/schemas/WidgetUpdate"
+NAME_IN_PATH = "/components/parameters/WidgetNameInPath/schema"
 
 
 class WidgetNameTaken(falcon.HTTPConflict):
@@ -28,9 +30,27 @@ class WidgetNotFound(falcon.HTTPNotFound):
         super().__init__(description=f"{name} not found in database.")
 
 
+def name_as_sent(req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
+    """falcon.before hook for /widgets/{name}: the name must be a widget name as sent, before
+    it is lower-cased for the lookup (the Kelvin sign K lower-cases to k, a NUL reaches the
+    database): else 404, or 400 for PUT, which would create it."""
+    assert isinstance(resource, Widgets)
+    name = params["name"]
+    errors = resource.validator.errors(NAME_IN_PATH, name, "name")
+    if errors:
+        if req.method == "PUT":
+            raise ValidationFailed(errors)
+        raise WidgetNotFound(name)
+    params["name"] = name.lower()
+
+
 class Widgets:
     def __init__(self, validator: Validator) -> None:
         self._validator = validator
+
+    @property
+    def validator(self) -> Validator:
+        return self._validator
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page, per_page = requested_page(req, self._validator)
@@ -44,15 +64,16 @@ class Widgets:
         self._validator.validate(NEW_WIDGET, body)
         self._create(req, resp, body["name"], body)
 
+    @falcon.before(name_as_sent)
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        widget = Widget.by_name(name.lower())
+        widget = Widget.by_name(name)
         if widget is None:
-            raise WidgetNotFound(name.lower())
+            raise WidgetNotFound(name)
         resp.media = represent(req, widget, utcnow())
 
     @falcon.before(require_admin)
+    @falcon.before(name_as_sent)
     def on_put_item(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        name = name.lower()
         body = read_body(req)
         self._validator.validate(WIDGET_UPDATE, body)
         if self._update(name, body):
@@ -66,10 +87,11 @@ class Widgets:
             self._updated(resp, name)
 
     @falcon.before(require_admin)
+    @falcon.before(name_as_sent)
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        deleted = Widget.delete().where(Widget.name == name.lower()).execute()
+        deleted = Widget.delete().where(Widget.name == name).execute()
         if not deleted:
-            raise WidgetNotFound(name.lower())
+            raise WidgetNotFound(name)
         resp.status = falcon.HTTP_NO_CONTENT
 
     def _create(self, req: falcon.Request, resp: falcon.Response, name: str, body: dict) -> None:
@@ -93,7 +115,8 @@ class Widgets:
 
 
 def widget_url(req: falcon.Request, name: str) -> str:
-    return f"{req.prefix}/api/v1/widgets/{name}"
+    """The widget's absolute URL, with the scheme and host the client used."""
+    return f"{req.context.client.url_prefix}/api/v1/widgets/{name}"
 
 
 def represent_owner(owner: User | None) -> dict[str, str] | None:

@@ -1,0 +1,103 @@
+"""Throttling of the password endpoints, shared by every process on the database.
+
+- Per client address: at most AUTH_RATE_PER_MINUTE requests a minute to /auth/login,
+  /auth/register and /auth/password (the `throttled` hook on their responders).
+- Per email and client address: after LOGIN_MAX_FAILURES failed password checks, a lockout
+  of 60 s that doubles with each further failure, up to 15 minutes; a success ends it.
+
+Both answer 429 with `Retry-After`. The counts live in the database (`AuthRequests`,
+`LoginFailures` in models.py), written with upserts, so concurrent requests on any number of
+processes count exactly. Code that checks a password calls the functions below.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import falcon
+
+from widgetapi.config import Config
+from widgetapi.models import AuthRequests, LoginFailures
+from widgetapi.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+FIRST_LOCKOUT = timedelta(seconds=60)
+LONGEST_LOCKOUT = timedelta(minutes=15)
+# A failure this much older than the next one is forgotten: the count starts again.
+FAILURE_MEMORY = timedelta(hours=1)
+MINUTE = 60
+MAX_ADDRESS = 100
+
+
+class TooManyAttempts(falcon.HTTPTooManyRequests):
+    """429 with `Retry-After` and the contract's message naming the same whole seconds."""
+
+    def __init__(self, seconds: float) -> None:
+        wait = max(1, math.ceil(seconds))
+        super().__init__(description=f"Too many attempts. Try again in {wait} seconds.", retry_after=wait)
+
+
+def throttled(action: str) -> Callable[..., None]:
+    """falcon.before hook factory: count the request against its client address's
+    AUTH_RATE_PER_MINUTE, refusing it with 429 beyond that. `action` names the endpoint in
+    the log. The resource keeps its Config as `_config`, as widgetapi's resources do."""
+
+    def hook(req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
+        check_rate(resource._config, req.context.client.address, action)
+
+    return hook
+
+
+def check_rate(config: Config, address: str, action: str = "auth", now: datetime | None = None) -> None:
+    """Count one password-endpoint request from `address`; TooManyAttempts past the rate."""
+    moment = _epoch(now or utcnow())
+    minute = int(moment // MINUTE)
+    if AuthRequests.count_one(address[:MAX_ADDRESS], minute) > config.auth_rate_per_minute:
+        log.warning("%s throttled: more than %d requests a minute from %s",
+                    action, config.auth_rate_per_minute, address)
+        raise TooManyAttempts((minute + 1) * MINUTE - moment)
+
+
+def check_lockout(email: str, address: str, now: datetime | None = None) -> None:
+    """Raise TooManyAttempts while `email` is locked out for `address`. Call it before
+    checking the password (so a locked-out pair costs no bcrypt work)."""
+    until = LoginFailures.locked_until_for(email, address[:MAX_ADDRESS])
+    moment = now or utcnow()
+    if until is not None and until > moment:
+        raise TooManyAttempts((until - moment).total_seconds())
+
+
+def record_failed_password_check(config: Config, email: str, address: str,
+                                 now: datetime | None = None) -> None:
+    """A wrong password was given for `email` from `address` (a failed login, or a wrong
+    current password on a password change or account deletion). From the
+    LOGIN_MAX_FAILURES-th failure on, the pair is locked out: 60 s, doubling with each
+    further failure, at most 15 minutes."""
+    moment = now or utcnow()
+    failures = LoginFailures.record(email, address[:MAX_ADDRESS], moment, moment - FAILURE_MEMORY)
+    excess = failures - config.login_max_failures
+    if excess >= 0:
+        lockout = min(FIRST_LOCKOUT * 2 ** min(excess, 16), LONGEST_LOCKOUT)
+        LoginFailures.lock(email, address[:MAX_ADDRESS], moment + lockout)
+        log.warning("login for %s from %s locked out for %d s after %d failures",
+                    email, address, lockout.total_seconds(), failures)
+
+
+def record_successful_login(email: str, address: str) -> None:
+    """The right password was given: forget the pair's failures and any lockout."""
+    LoginFailures.forget(email, address[:MAX_ADDRESS])
+
+
+def purge_stale(now: datetime | None = None) -> int:
+    """Delete throttling rows that no longer count; returns how many went."""
+    moment = now or utcnow()
+    minutes = AuthRequests.purge(int(_epoch(moment) // MINUTE) - 1)
+    return minutes + LoginFailures.purge(moment - FAILURE_MEMORY)
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.replace(tzinfo=timezone.utc).timestamp()  # naive UTC, like the database's
