@@ -316,3 +316,17 @@ def test_a_hostile_body_does_not_hold_up_a_concurrent_request(app) -> None:
         ])
     assert [reply.status for reply in replies] == [400, 400, 200]
     assert replies[0].body["errors"]["email"] == "must be at most 254 characters"
+
+
+def test_parameter_verdicts_are_those_of_errors_and_remembered_only_for_short_values() -> None:
+    validator = Validator(load_spec())
+    name_in_path = "/components/parameters/WidgetNameInPath/schema"
+    per_page = "/components/parameters/PerPage/schema"
+    cases = [(name_in_path, "gadget"), (name_in_path, "K\u212a"), (name_in_path, "a" * 101),
+             (per_page, 10), (per_page, 7), (per_page, "ten"), (name_in_path, "x" * 500)]
+    for _ in range(2):
+        for pointer, value in cases:
+            assert validator.parameter_errors(pointer, value, "p") == validator.errors(pointer, value, "p")
+    validator.parameter_errors(per_page, 7, "p")["p"] = "changed by a caller"
+    assert validator.parameter_errors(per_page, 7, "p") == validator.errors(per_page, 7, "p")
+    assert validator._remembered.cache_info().currsize == len(cases) - 1  # not the 500 characters

@@ -1,7 +1,6 @@
 """Pages of a query: the `page`/`per_page` parameters, the page object and its headers."""
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -24,18 +23,11 @@ def requested_page(req: falcon.Request, validator: Validator) -> tuple[int, int]
         schema_pointer = f"{pointer}/schema"
         raw = req.get_param(name)
         value: Any = validator.schema(schema_pointer)["default"] if raw is None else _as_int(raw)
-        errors.update(_parameter_errors(validator, schema_pointer, value, name))
+        errors.update(validator.parameter_errors(schema_pointer, value, name))
         values[name] = value
     if errors:
         raise ValidationFailed(errors)
     return values["page"], values["per_page"]
-
-
-@functools.lru_cache(maxsize=512)
-def _parameter_errors(validator: Validator, pointer: str, value: int | str, name: str) -> dict[str, str]:
-    """The validator's verdict on a page parameter: the same few values come on every list
-    request, and running jsonschema again for them cost a tenth of the request."""
-    return validator.errors(pointer, value, name)
 
 
 def _as_int(raw: str) -> int | str:

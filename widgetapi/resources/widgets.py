@@ -36,7 +36,7 @@ def name_as_sent(req: falcon.Request, resp: falcon.Response, resource: object, p
     database): else 404, or 400 for PUT, which would create it."""
     assert isinstance(resource, Widgets)
     name = params["name"]
-    errors = resource.validator.errors(NAME_IN_PATH, name, "name")
+    errors = resource.validator.parameter_errors(NAME_IN_PATH, name, "name")
     if errors:
         if req.method == "PUT":
             raise ValidationFailed(errors)
