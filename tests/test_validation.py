@@ -322,8 +322,9 @@ def test_parameter_verdicts_are_those_of_errors_and_remembered_only_for_short_va
     validator = Validator(load_spec())
     name_in_path = "/components/parameters/WidgetNameInPath/schema"
     per_page = "/components/parameters/PerPage/schema"
-    cases = [(name_in_path, "gadget"), (name_in_path, "K\u212a"), (name_in_path, "a" * 101),
-             (per_page, 10), (per_page, 7), (per_page, "ten"), (name_in_path, "x" * 500)]
+    cases: list[tuple[str, int | str]] = [
+        (name_in_path, "gadget"), (name_in_path, "K\u212a"), (name_in_path, "a" * 101),
+        (per_page, 10), (per_page, 7), (per_page, "ten"), (name_in_path, "x" * 500)]
     for _ in range(2):
         for pointer, value in cases:
             assert validator.parameter_errors(pointer, value, "p") == validator.errors(pointer, value, "p")
