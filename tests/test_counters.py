@@ -172,8 +172,8 @@ def test_pages_read_from_either_end_are_the_rows_in_creation_order(
     names = [f"w{number:02}" for number in range(23)]
     insert_widgets(names, "admin@example.com")
     with database.connection_context():  # gaps in the ids
-        Widget.delete().where(Widget.name.in_(["w03", "w04", "w15"])).execute()
-    names = [name for name in names if name not in ("w03", "w04", "w15")]
+        Widget.delete().where(Widget.name.in_(["w04", "w15"])).execute()
+    names = [name for name in names if name not in ("w04", "w15")]  # 21: short last pages
     for per_page in (5, 10, 25):
         pages = -(-len(names) // per_page)
         for page in range(1, pages + 2):

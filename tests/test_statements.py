@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import falcon
 import peewee
@@ -14,7 +15,7 @@ from widget_helpers import create_widget, insert_widgets
 from widgetapi.config import Config
 from widgetapi.db import database, open_database
 from widgetapi.models import COUNTER, USER_FOR_TOKEN, USERS, WIDGET_BY_NAME, WIDGETS, User, Widget
-from widgetapi.statements import Param, Statement
+from widgetapi.statements import Listing, Param, Statement
 
 
 @contextmanager
@@ -33,9 +34,8 @@ def statements() -> Iterator[list[str]]:
         hooks.remove(hook)
 
 
-def _page(listing: object, descending: bool) -> str:
-    statement = getattr(listing, "_backward" if descending else "_forward")
-    return str(statement.sql)
+def _page(listing: Listing[Any], descending: bool, size: int = 10) -> str:
+    return listing.statement(size, descending).sql
 
 
 def test_a_widget_read_is_the_token_check_and_the_widget(testapp: webtest.TestApp,
@@ -66,6 +66,7 @@ def test_a_page_of_widgets_is_the_token_check_the_count_and_the_page(
     # Only ids are skipped, in the subquery; the rows are read by id and joined.
     assert first.count("OFFSET") == 1 and first.index("OFFSET") < first.index(")) ORDER BY")
     assert 'IN (SELECT "t1"."id" FROM "widgets"' in first
+    assert "LIMIT 10 OFFSET" in first and "LIMIT 10 OFFSET" in last  # the size in the SQL
 
 
 def test_the_current_user_is_the_token_check_alone(testapp: webtest.TestApp,

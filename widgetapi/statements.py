@@ -172,14 +172,23 @@ class Listing(Generic[M]):
                  total: Callable[[], int]) -> None:
         self.model = model
         self.total = total
-        self._forward = Statement(lambda: self._page(rows(), descending=False))
-        self._backward = Statement(lambda: self._page(rows(), descending=True))
+        self._rows = rows
+        self._statements: dict[tuple[int, bool], Statement[M]] = {}
 
-    def _page(self, rows: peewee.ModelSelect[M], descending: bool) -> peewee.ModelSelect[M]:
+    def statement(self, size: int, descending: bool) -> Statement[M]:
+        """The query for pages of `size` rows. The size is written in the SQL (the spec
+        allows a handful), not passed as a value: PostgreSQL then plans it once for every
+        page, knowing how few rows it reads."""
+        key = (size, descending)
+        if key not in self._statements:
+            self._statements[key] = Statement(lambda: self._page(size, descending))
+        return self._statements[key]
+
+    def _page(self, size: int, descending: bool) -> peewee.ModelSelect[M]:
         key = cast(peewee.Field, self.model._meta.primary_key)
         order = key.desc() if descending else key
-        ids = self.model.select(key).order_by(order).limit(Param("limit")).offset(Param("offset"))
-        return rows.where(key.in_(ids)).order_by(order)
+        ids = self.model.select(key).order_by(order).limit(peewee.SQL(str(int(size))))
+        return self._rows().where(key.in_(ids.offset(Param("offset")))).order_by(order)
 
     def page(self, number: int, size: int, total: int) -> list[M]:
         """Rows of page `number` (from 1) of `size` rows, when there are `total` rows."""
@@ -187,5 +196,7 @@ class Listing(Generic[M]):
         if start >= end:
             return []
         if start <= total - end:
-            return self._forward.all(limit=end - start, offset=start)
-        return self._backward.all(limit=end - start, offset=total - end)[::-1]
+            return self.statement(size, descending=False).all(offset=start)
+        # From the end: the page's rows come first, then (on a short last page) some of the
+        # page before it.
+        return self.statement(size, descending=True).all(offset=total - end)[:end - start][::-1]
