@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
 import falcon
+import jwt
 import pytest
 import webtest
 
@@ -22,7 +25,7 @@ from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import close_database, database, open_database
 from widgetapi.keys import write_key_pair
-from widgetapi.models import MODELS
+from widgetapi.models import MODELS, Session, User
 from widgetapi.spec import load_spec
 
 TEST_DATABASE_URL = os.environ.get("WIDGETAPI_TEST_DATABASE_URL", "").strip()
@@ -127,6 +130,21 @@ def register(testapp: webtest.TestApp, email: str, password: str = PASSWORD) -> 
 def login(testapp: webtest.TestApp, email: str, password: str = PASSWORD) -> str:
     response = testapp.post_json("/api/v1/auth/login", {"email": email, "password": password}, status=200)
     return response.json["access_token"]
+
+
+def with_session(token: str) -> str:
+    """Record the session of a token made outside the API, as the API does for each token
+    it issues (a token without one is refused)."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    user = User.get(User.public_id == uuid.UUID(claims["sub"]))
+
+    def naive(timestamp: float) -> datetime:
+        return datetime.fromtimestamp(timestamp, timezone.utc).replace(tzinfo=None)
+
+    with database.connection_context():
+        Session.create(jti=claims["jti"], user=user, issued_at=naive(claims["iat"]),
+                       expires_at=naive(claims["exp"]))
+    return token
 
 
 @pytest.fixture

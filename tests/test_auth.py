@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import webtest
-from conftest import PASSWORD, bearer, login, register
+from conftest import PASSWORD, bearer, login, register, with_session
 
 from widgetapi.config import Config
 from widgetapi.keys import KeyRing
@@ -273,7 +273,8 @@ def test_current_user(testapp: webtest.TestApp, config: Config) -> None:
     after = datetime.now(timezone.utc)
     response = testapp.get(USER, headers=bearer(token), status=200)
     body = response.json
-    assert set(body) == {"email", "public_id", "admin", "registered_on", "token_expires_in"}
+    assert set(body) == {"email", "public_id", "admin", "disabled", "registered_on", "token_expires_in"}
+    assert body["disabled"] is False
     assert body["email"] == "alice@example.com"
     assert body["admin"] is False
     assert str(uuid.UUID(body["public_id"])) == body["public_id"]
@@ -302,8 +303,8 @@ def test_token_expires_in_counts_down(testapp: webtest.TestApp, config: Config) 
     register(testapp, "alice@example.com")
     user = User.by_email("alice@example.com")
     assert user is not None
-    token = issue_token(user.public_id, False, KeyRing.from_config(config), 7200,
-                        now=utcnow() - timedelta(hours=1))
+    token = with_session(issue_token(user.public_id, False, KeyRing.from_config(config), 7200,
+                                     now=utcnow() - timedelta(hours=1)))
     left = testapp.get(USER, headers=bearer(token)).json["token_expires_in"]
     assert 3500 <= left <= 3600
 

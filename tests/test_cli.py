@@ -73,7 +73,7 @@ def test_init_db_creates_the_tables_in_a_new_file(tmp_path):
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(path) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"users", "widgets", "revoked_tokens"} <= tables
+    assert {"users", "widgets", "sessions"} <= tables
 
 
 @pytest.mark.parametrize(("url", "mentions"), [
@@ -122,6 +122,17 @@ def test_create_admin_promotes_without_needing_a_password(cli, testapp):
     assert users()["promoted@example.com"].admin is True
 
 
+def test_create_admin_says_when_the_user_is_already_an_administrator(cli, testapp):
+    assert cli("create-admin", "boss@example.com", WIDGETAPI_ADMIN_PASSWORD=PASSWORD).returncode == 0
+    token = login(testapp, "boss@example.com")
+    result = cli("create-admin", " BOSS@example.com", WIDGETAPI_ADMIN_PASSWORD="another password")
+    assert result.returncode == 0, result.stderr
+    assert "boss@example.com is already an administrator" in result.stdout
+    # nothing changed: the password, the administrator, the sessions
+    testapp.get("/api/v1/users", headers=bearer(token), status=200)
+    login(testapp, "boss@example.com", PASSWORD)
+
+
 @pytest.mark.parametrize(("email", "password", "mentions"), [
     ("not-an-email", PASSWORD, "email"),
     ("two words@example.com", PASSWORD, "email"),
@@ -152,7 +163,7 @@ def test_seed_adds_widgets_owned_by_the_admin(cli, testapp, admin_headers):
     assert result.returncode == 0, result.stderr
     first = widgets()
     assert len(first) == 3
-    assert {widget.owner.email for widget in first} == {"admin@example.com"}
+    assert {widget.owner and widget.owner.email for widget in first} == {"admin@example.com"}
 
     result = cli("seed", "--count", "3")
     assert result.returncode == 0, result.stderr

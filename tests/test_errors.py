@@ -211,8 +211,8 @@ def test_database_error_mid_request_is_a_generic_5xx(testapp: webtest.TestApp,
                                                        user_headers: dict[str, str]) -> None:
     """A table gone under a running app: SQLite calls that an OperationalError (503), PostgreSQL
     a ProgrammingError (500); either way a generic JSON error that names nothing inside."""
-    database.execute_sql("DROP TABLE revoked_tokens")
+    database.execute_sql("DROP TABLE sessions")
     response = testapp.get("/api/v1/auth/user", headers=user_headers, expect_errors=True)
     assert response.status_int in (500, 503)
     assert response.json in (UNAVAILABLE, {"status": "error", "message": "Internal server error"})
-    assert "revoked_tokens" not in response.text
+    assert "sessions" not in response.text

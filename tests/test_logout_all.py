@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import webtest
-from conftest import bearer, login, register
+from conftest import bearer, login, register, with_session
 
 from widgetapi.config import Config
 from widgetapi.keys import KeyRing
@@ -56,8 +56,9 @@ def test_the_cutoff_splits_one_second(testapp: webtest.TestApp, config: Config) 
     assert user is not None
     cutoff = utcnow().replace(microsecond=500_000)
     tick = timedelta(microseconds=1)
-    before = issue_token(user.public_id, False, KeyRing.from_config(config), 300, now=cutoff - tick)
-    after = issue_token(user.public_id, False, KeyRing.from_config(config), 300, now=cutoff + tick)
+    keys = KeyRing.from_config(config)
+    before = with_session(issue_token(user.public_id, False, keys, 300, now=cutoff - tick))
+    after = with_session(issue_token(user.public_id, False, keys, 300, now=cutoff + tick))
     User.update(tokens_valid_after=cutoff).where(User.id == user.id).execute()
     assert_refused(testapp, before)
     assert testapp.get(USER, headers=bearer(after), status=200).json["email"] == "alice@example.com"
@@ -69,8 +70,8 @@ def test_the_calling_token_is_refused_even_if_issued_by_a_clock_running_ahead(
     user = User.by_email("alice@example.com")
     assert user is not None
     # later than this server's clock, within the current second (PyJWT refuses a future second)
-    ahead = issue_token(user.public_id, False, KeyRing.from_config(config), 300,
-                        now=utcnow().replace(microsecond=999_999))
+    ahead = with_session(issue_token(user.public_id, False, KeyRing.from_config(config), 300,
+                                     now=utcnow().replace(microsecond=999_999)))
     testapp.post(LOGOUT_ALL, headers=bearer(ahead), status=200)
     assert_refused(testapp, ahead)
 

@@ -2,6 +2,7 @@
 schema of an earlier version without losing data."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import falcon
@@ -10,10 +11,15 @@ import webtest
 from conftest import PASSWORD, bearer, login, register
 
 from widgetapi import operations
+from widgetapi.config import Config
 from widgetapi.db import database
-from widgetapi.models import MODELS, RevokedToken, User, Widget
+from widgetapi.keys import KeyRing
+from widgetapi.models import MODELS, Session, User, Widget
 from widgetapi.passwords import hash_password
 from widgetapi.timeutil import utcnow
+from widgetapi.tokens import issue_token
+
+BLACKLISTED = "Token blacklisted. Please log in again."
 
 
 class UserBeforeLogoutAll(peewee.Model):
@@ -31,36 +37,77 @@ class UserBeforeLogoutAll(peewee.Model):
         table_name = "users"
 
 
-def columns(table: str) -> set[str]:
-    with database.connection_context():
-        return {column.name for column in database.get_columns(table)}
+class UserBeforeSessions(UserBeforeLogoutAll):
+    """`users` before sessions: no disabled."""
+
+    tokens_valid_after = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "users"
 
 
-def make_first_release_database() -> None:
-    """The tables and rows a database made by the first release holds."""
+class WidgetBeforeSessions(peewee.Model):
+    """`widgets` before sessions: every widget has an owner (NOT NULL, no ON DELETE)."""
+
+    id = peewee.AutoField()
+    name = peewee.CharField(max_length=100, unique=True)
+    info_url = peewee.CharField(max_length=255)
+    created_at = peewee.DateTimeField(default=utcnow)
+    deadline = peewee.DateTimeField()
+    owner = peewee.ForeignKeyField(UserBeforeLogoutAll, backref="widgets")
+
+    class Meta:
+        database = database
+        table_name = "widgets"
+
+
+class RevokedTokenBeforeSessions(peewee.Model):
+    """The blacklist that sessions replaced."""
+
+    id = peewee.AutoField()
+    jti = peewee.CharField(max_length=64, unique=True)
+    expires_at = peewee.DateTimeField(index=True)
+
+    class Meta:
+        database = database
+        table_name = "revoked_tokens"
+
+
+def columns(table: str) -> dict[str, peewee.ColumnMetadata]:
     with database.connection_context():
-        database.drop_tables(MODELS, safe=True)
-        database.create_tables([UserBeforeLogoutAll, Widget, RevokedToken])
-        UserBeforeLogoutAll.create(email="old@example.com", password_hash=hash_password(PASSWORD, 4),
-                                   admin=True)
-        owner = UserBeforeLogoutAll.get(UserBeforeLogoutAll.email == "old@example.com")
-        Widget.create(name="kept", info_url="https://example.com/kept", deadline=utcnow(), owner=owner.id)
-        RevokedToken.revoke("a" * 32, utcnow())
+        return {column.name: column for column in database.get_columns(table)}
+
+
+def tables() -> set[str]:
+    with database.connection_context():
+        return set(database.get_tables())
+
+
+def make_old_database(user_model: type[UserBeforeLogoutAll]) -> None:
+    """The tables and rows a database made by an earlier release holds: an administrator
+    owning a widget, a user owning another, a blacklisted token."""
+    with database.connection_context():
+        database.drop_tables([*MODELS, RevokedTokenBeforeSessions], safe=True)
+        database.create_tables([user_model, WidgetBeforeSessions, RevokedTokenBeforeSessions])
+        for email, admin, widget in [("old@example.com", True, "kept"), ("bob@example.com", False, "bobs")]:
+            owner = user_model.create(email=email, password_hash=hash_password(PASSWORD, 4), admin=admin)
+            WidgetBeforeSessions.create(name=widget, info_url=f"https://example.com/{widget}",
+                                        deadline=utcnow(), owner=owner.id)
+        RevokedTokenBeforeSessions.create(jti="a" * 32, expires_at=utcnow())
 
 
 def test_init_db_upgrades_a_first_release_database_and_keeps_its_data(
         app: falcon.App, testapp: webtest.TestApp) -> None:
-    make_first_release_database()
+    make_old_database(UserBeforeLogoutAll)
     assert "tokens_valid_after" not in columns("users")
 
     operations.init_db()
 
-    assert "tokens_valid_after" in columns("users")
+    assert {"tokens_valid_after", "disabled"} <= set(columns("users"))
     with database.connection_context():
         user = User.get(User.email == "old@example.com")
-        assert user.admin and user.tokens_valid_after is None
-        assert [w.name for w in Widget.select()] == ["kept"]
-        assert RevokedToken.select().count() == 1
+        assert user.admin and user.tokens_valid_after is None and not user.disabled
+        assert [w.name for w in Widget.select().order_by(Widget.id)] == ["kept", "bobs"]
     # the old user logs in, reads the old widget, and can log out everywhere
     headers = bearer(login(testapp, "old@example.com"))
     assert testapp.get("/api/v1/widgets/kept", headers=headers).json["owner"]["email"] == "old@example.com"
@@ -68,17 +115,62 @@ def test_init_db_upgrades_a_first_release_database_and_keeps_its_data(
     testapp.get("/api/v1/auth/user", headers=headers, status=401)
 
 
+def test_init_db_upgrades_a_database_from_before_sessions_and_keeps_its_data(
+        app: falcon.App, testapp: webtest.TestApp, config: Config) -> None:
+    make_old_database(UserBeforeSessions)
+    with database.connection_context():
+        bob = UserBeforeSessions.get(UserBeforeSessions.email == "bob@example.com")
+    # a token the earlier release issued: valid then, without a session now
+    old_token = issue_token(bob.public_id, False, KeyRing.from_config(config), 300)
+    assert not columns("widgets")["owner_id"].null and "disabled" not in columns("users")
+
+    operations.init_db()
+
+    assert "revoked_tokens" not in tables() and "sessions" in tables()
+    assert columns("widgets")["owner_id"].null
+    assert not columns("users")["disabled"].null
+    with database.connection_context():
+        assert [(u.email, u.admin, u.disabled) for u in User.select().order_by(User.id)] == [
+            ("old@example.com", True, False), ("bob@example.com", False, False)]
+        assert [(w.name, w.owner and w.owner.email) for w in Widget.with_owner()] == [
+            ("kept", "old@example.com"), ("bobs", "bob@example.com")]
+        assert {index.name for index in database.get_indexes("widgets")} >= {"widget_name", "widget_owner_id"}
+    # tokens from before the upgrade have no session: refused, as the README's upgrade note says
+    response = testapp.get("/api/v1/auth/user", headers=bearer(old_token), status=401)
+    assert response.json["message"] == BLACKLISTED
+    # the new behaviour works on the upgraded tables: sessions, disabling, deleting an owner
+    admin = bearer(login(testapp, "old@example.com"))
+    bob_headers = bearer(login(testapp, "bob@example.com"))
+    assert testapp.get("/api/v1/auth/sessions", headers=bob_headers).json["total_items"] == 1
+    users = f"/api/v1/users/{bob.public_id}"
+    testapp.patch_json(users, {"disabled": True}, headers=admin, status=200)
+    testapp.get("/api/v1/auth/user", headers=bob_headers, status=401)
+    testapp.delete(users, headers=admin, status=204)
+    assert testapp.get("/api/v1/widgets/bobs", headers=admin).json["owner"] is None
+    assert testapp.get("/api/v1/widgets/kept", headers=admin).json["owner"]["email"] == "old@example.com"
+    # a widget whose owner is deleted by the database itself, not by the app: ON DELETE SET NULL
+    with database.connection_context():
+        other = User.create(email="carol@example.com", password_hash="x" * 60)
+        Widget.create(name="carols", info_url="https://example.com/c", deadline=utcnow(), owner=other)
+        database.execute_sql(f'DELETE FROM "users" WHERE "id" = {int(other.id)}')
+    assert testapp.get("/api/v1/widgets/carols", headers=admin).json["owner"] is None
+
+
 def test_init_db_twice_on_a_database_with_data_changes_nothing(
         app: falcon.App, testapp: webtest.TestApp) -> None:
     token = register(testapp, "alice@example.com")
     testapp.post("/api/v1/auth/logout-all", headers=bearer(token), status=200)
+    live = login(testapp, "alice@example.com")
+    time.sleep(0.01)
     with database.connection_context():
-        before = [(u.email, u.public_id, u.tokens_valid_after) for u in User.select()]
+        before = [(u.email, u.public_id, u.tokens_valid_after, u.disabled) for u in User.select()]
+        sessions = [s.jti for s in Session.select()]
 
     operations.init_db()
     operations.init_db()
 
     with database.connection_context():
-        assert [(u.email, u.public_id, u.tokens_valid_after) for u in User.select()] == before
+        assert [(u.email, u.public_id, u.tokens_valid_after, u.disabled) for u in User.select()] == before
+        assert [s.jti for s in Session.select()] == sessions
     testapp.get("/api/v1/auth/user", headers=bearer(token), status=401)
-    testapp.get("/api/v1/auth/user", headers=bearer(login(testapp, "alice@example.com")), status=200)
+    testapp.get("/api/v1/auth/user", headers=bearer(live), status=200)

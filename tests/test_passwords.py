@@ -115,7 +115,7 @@ def hold_slot(limiter: HashingLimiter, entered: threading.Event, release: thread
 
 
 def test_the_limiter_runs_n_queues_n_and_refuses_the_rest() -> None:
-    limiter = HashingLimiter(1, wait_seconds=30)
+    limiter = HashingLimiter(1, 1, wait_seconds=30)
     release = threading.Event()
     first, second = threading.Event(), threading.Event()
     outcomes: list[str] = []
@@ -136,7 +136,7 @@ def test_the_limiter_runs_n_queues_n_and_refuses_the_rest() -> None:
 
 
 def test_a_wait_past_its_limit_is_refused() -> None:
-    limiter = HashingLimiter(1, wait_seconds=0.2)
+    limiter = HashingLimiter(1, 1, wait_seconds=0.2)
     entered, release = threading.Event(), threading.Event()
     outcomes: list[str] = []
     holder = hold_slot(limiter, entered, release, outcomes)
@@ -152,6 +152,15 @@ def test_the_default_concurrency_is_half_the_threads() -> None:
     assert Config(database_pool_size=9).hash_concurrency == 4    # 8 threads
     assert Config(database_pool_size=2).hash_concurrency == 1    # 1 thread
     assert Config(database_pool_size=9, password_hash_concurrency=3).hash_concurrency == 3
+
+
+def test_waiting_logins_never_take_the_half_of_the_threads_reads_keep() -> None:
+    """A waiting login holds a server thread: hashing and waiting together stay within half."""
+    assert Config(database_pool_size=5).hash_waiting == 0                                # 2 hash
+    assert Config(database_pool_size=9, password_hash_concurrency=1).hash_waiting == 1   # 1 + 1 of 4
+    assert Config(database_pool_size=9, password_hash_concurrency=3).hash_waiting == 1   # 3 + 1 of 4
+    assert Config(database_pool_size=17, password_hash_concurrency=2).hash_waiting == 2  # at most as many
+    assert Config(database_pool_size=5, password_hash_concurrency=4).hash_waiting == 0
 
 
 HIGH_COST = 15  # a hash takes seconds here: long enough for every racer to arrive meanwhile

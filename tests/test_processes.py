@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -80,6 +80,80 @@ def test_a_logout_everywhere_on_one_process_is_refused_on_the_other(two_servers:
             assert (reply.status, reply.body) == (401, {"status": "fail", "message": BLACKLISTED})
     fresh = token(one, "alice@example.com")
     assert request(other, "GET", "/api/v1/auth/user", headers=fresh).status == 200
+
+
+def refused_everywhere(servers: Sequence[str], headers: dict[str, str], message: str = BLACKLISTED) -> None:
+    for server in servers:
+        reply = request(server, "GET", "/api/v1/auth/user", headers=headers)
+        assert (reply.status, reply.body) == (401, {"status": "fail", "message": message}), server
+
+
+def user_path(base_url: str, admin_headers: dict[str, str], email: str) -> str:
+    page = request(base_url, "GET", "/api/v1/users?per_page=100", headers=admin_headers).body
+    public_id = next(user["public_id"] for user in page["items"] if user["email"] == email)
+    return f"/api/v1/users/{public_id}"
+
+
+def test_a_session_ended_on_one_process_is_refused_on_the_other(two_servers: tuple[str, str]) -> None:
+    one, other = two_servers
+    current, ended = new_user(one, "alice@example.com"), token(other, "alice@example.com")
+    assert request(other, "GET", "/api/v1/auth/user", headers=ended).status == 200
+    sessions = request(one, "GET", "/api/v1/auth/sessions", headers=current).body["items"]
+    ended_id = next(session["id"] for session in sessions if not session["current"])
+
+    assert request(one, "DELETE", f"/api/v1/auth/sessions/{ended_id}", headers=current).status == 204
+
+    refused_everywhere(two_servers, ended)
+    assert request(other, "GET", "/api/v1/auth/user", headers=current).status == 200
+
+
+def test_a_password_changed_on_one_process_refuses_old_tokens_on_the_other(
+        two_servers: tuple[str, str]) -> None:
+    one, other = two_servers
+    old = [new_user(one, "alice@example.com"), token(other, "alice@example.com")]
+    assert request(other, "GET", "/api/v1/auth/user", headers=old[0]).status == 200
+    body = {"current_password": PASSWORD, "new_password": "a brand new password"}
+
+    reply = request(one, "POST", "/api/v1/auth/password", body, headers=old[1])
+
+    assert reply.status == 200, reply.body
+    for headers in old:
+        refused_everywhere(two_servers, headers)
+    fresh = {"Authorization": f"Bearer {reply.body['access_token']}"}
+    assert request(other, "GET", "/api/v1/auth/user", headers=fresh).status == 200
+
+
+def test_a_user_disabled_on_one_process_is_refused_on_the_other_until_enabled(
+        two_servers: tuple[str, str], config: Config) -> None:
+    one, other = two_servers
+    boss = admin(config, one)
+    alice = new_user(other, "alice@example.com")
+    path = user_path(one, boss, "alice@example.com")
+
+    assert request(one, "PATCH", path, {"disabled": True}, headers=boss).status == 200
+
+    refused_everywhere(two_servers, alice)
+    reply = request(other, "POST", "/api/v1/auth/login", {"email": "alice@example.com", "password": PASSWORD})
+    assert (reply.status, reply.body["message"]) == (403, "This account is disabled")
+    assert request(other, "PATCH", path, {"disabled": False}, headers=boss).status == 200
+    assert request(one, "GET", "/api/v1/auth/user", headers=token(one, "alice@example.com")).status == 200
+    refused_everywhere(two_servers, alice)
+
+
+def test_a_user_logged_out_or_deleted_by_an_administrator_is_refused_on_the_other_process(
+        two_servers: tuple[str, str], config: Config) -> None:
+    one, other = two_servers
+    boss = admin(config, one)
+    alice = [new_user(other, "alice@example.com"), token(one, "alice@example.com")]
+    path = user_path(other, boss, "alice@example.com")
+
+    assert request(one, "POST", f"{path}/logout-all", headers=boss).status == 200
+    for headers in alice:
+        refused_everywhere(two_servers, headers)
+
+    fresh = token(other, "alice@example.com")
+    assert request(one, "DELETE", path, headers=boss).status == 204
+    refused_everywhere(two_servers, fresh, "Invalid token. Please log in again.")
 
 
 def test_concurrent_creates_of_one_name_across_processes_make_one_widget(

@@ -103,7 +103,9 @@ def test_request_examples_pass_the_apps_own_validation() -> None:
             pointer = content["schema"]["$ref"].removeprefix("#")
             assert validator.errors(pointer, content["example"]) == {}, content["example"]
             checked += 1
-    assert checked == 8  # register, login, create and update a widget; JSON and form each
+    # register, login, create and update a widget, change the password, delete the account,
+    # update a user; JSON and form each
+    assert checked == 14
 
 
 # --- the limits the server enforces, said in JSON Schema where it can say them ------------------
@@ -164,7 +166,7 @@ def test_pages_type_their_items() -> None:
     """A generic Page with an untyped `items` makes client generators drop or mistype pages."""
     schemas = load_spec()["components"]["schemas"]
     assert "items" not in schemas["Page"]["properties"]
-    for page, item in (("WidgetPage", "Widget"), ("UserPage", "User")):
+    for page, item in (("WidgetPage", "Widget"), ("UserPage", "User"), ("SessionPage", "Session")):
         base, own = schemas[page]["allOf"]
         assert base == {"$ref": "#/components/schemas/Page"}
         assert "items" in own["required"]

@@ -100,6 +100,7 @@ def test_compiled_objects_equal_peewee_s(testapp: webtest.TestApp, admin_headers
         user = User.for_token(owner.public_id, "no-such-jti")
     assert compiled is not None and user is not None
     assert compiled.__data__ == built.__data__
+    assert compiled.owner is not None
     assert compiled.owner.email == owner.email and compiled.owner.public_id == owner.public_id
     assert user.__data__ == owner.__data__
     assert not compiled.is_dirty() and not user.is_dirty()

@@ -15,7 +15,7 @@ import falcon
 import jwt
 import pytest
 import webtest
-from conftest import SECRET_KEY, bearer, login, register
+from conftest import SECRET_KEY, bearer, login, register, with_session
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import HMACAlgorithm, OKPAlgorithm
@@ -161,7 +161,7 @@ def get_user(testapp: webtest.TestApp, token: str) -> webtest.TestResponse:
 
 
 def test_a_good_token_is_accepted(testapp: webtest.TestApp, alice: User) -> None:
-    token = forge(HEADER, claims_for(alice.public_id))
+    token = with_session(forge(HEADER, claims_for(alice.public_id)))
     assert get_user(testapp, token).json["email"] == "alice@example.com"
 
 
@@ -433,7 +433,7 @@ def test_hs256_tokens_are_refused_by_an_eddsa_server(eddsa_testapp: webtest.Test
     assert_refused(get_user(eddsa_testapp, forge(HEADER, payload)), INVALID)
     assert_refused(get_user(eddsa_testapp, issue_token(alice.public_id, False, KEYS, 60)), INVALID)
     # the same payload, signed as the configuration says, is accepted
-    good = eddsa_token(eddsa_keys.signing_key, payload, kid=eddsa_keys.kid)
+    good = with_session(eddsa_token(eddsa_keys.signing_key, payload, kid=eddsa_keys.kid))
     assert get_user(eddsa_testapp, good).json["email"] == "alice@example.com"
 
 

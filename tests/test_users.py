@@ -48,7 +48,7 @@ def test_admin_lists_users(testapp: webtest.TestApp, admin_headers: dict[str, st
                                                          "bob@example.com"]
     assert [item["admin"] for item in page["items"]] == [True, False, False]
     for item in page["items"]:
-        assert set(item) == {"email", "public_id", "admin", "registered_on"}
+        assert set(item) == {"email", "public_id", "admin", "disabled", "registered_on"}
         uuid.UUID(item["public_id"])
         assert item["registered_on"].endswith("Z")
         datetime.fromisoformat(item["registered_on"].removesuffix("Z"))
@@ -129,3 +129,123 @@ def test_promoted_user_needs_a_new_token(testapp: webtest.TestApp, user_headers:
     testapp.get(USERS, headers=fresh, status=200)
     # The old token is still a valid token, just not an administrator's.
     testapp.get("/api/v1/auth/user", headers=user_headers, status=200)
+
+
+# One user: look, promote or demote, disable or enable, delete, end every session
+
+def public_id(email: str) -> str:
+    user = User.by_email(email)
+    assert user is not None
+    return str(user.public_id)
+
+
+def item(email: str) -> str:
+    return f"{USERS}/{public_id(email)}"
+
+
+def test_admin_reads_one_user_with_their_live_sessions(
+        testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
+    register(testapp, "alice@example.com")
+    login(testapp, "alice@example.com")
+    body = testapp.get(item("alice@example.com"), headers=admin_headers, status=200).json
+    assert body == {"email": "alice@example.com", "public_id": public_id("alice@example.com"),
+                    "admin": False, "disabled": False, "registered_on": body["registered_on"], "sessions": 2}
+    # the same user by the UUID in capitals
+    testapp.get(item("alice@example.com").upper().replace("/API/V1/USERS", USERS), headers=admin_headers,
+                status=200)
+
+
+@pytest.mark.parametrize("path_id", [
+    str(uuid.uuid4()), "not-a-uuid", "%00", "5b0bd4f3-8f0a-4f57-9d37-7fe1d7b1e1a2%00", "x" * 300,
+    "{5b0bd4f3-8f0a-4f57-9d37-7fe1d7b1e1a2}", "5b0bd4f38f0a4f579d377fe1d7b1e1a2", "%E2%98%83",
+])
+def test_an_unknown_or_malformed_public_id_is_not_found(
+        testapp: webtest.TestApp, admin_headers: dict[str, str], path_id: str) -> None:
+    for method, extra in [("GET", {}), ("PATCH", {"params": '{"admin": true}'}), ("DELETE", {}),
+                          ("POST", {})]:
+        path = f"{USERS}/{path_id}" + ("/logout-all" if method == "POST" else "")
+        headers = {**admin_headers, "Content-Type": "application/json"}
+        response = testapp.request(path, method=method, headers=headers,
+                                   body=extra.get("params", "").encode(), expect_errors=True)
+        assert response.status_int == 404, (method, path, response.text)
+        message = response.json["message"]
+        assert message.startswith("User ") and message.endswith(" not found.")
+
+
+def test_an_unknown_user_is_named_in_the_message(testapp: webtest.TestApp,
+                                                 admin_headers: dict[str, str]) -> None:
+    missing = str(uuid.uuid4())
+    response = testapp.get(f"{USERS}/{missing}", headers=admin_headers, status=404)
+    assert response.json == {"status": "fail", "message": f"User {missing} not found."}
+
+
+def test_the_user_endpoints_are_for_administrators(testapp: webtest.TestApp,
+                                                   user_headers: dict[str, str]) -> None:
+    register(testapp, "bob@example.com")
+    bob = item("bob@example.com")
+    for method, path in [("GET", bob), ("PATCH", bob), ("DELETE", bob), ("POST", f"{bob}/logout-all")]:
+        assert_forbidden(testapp.request(path, method=method, headers=user_headers, expect_errors=True))
+        assert testapp.request(path, method=method, expect_errors=True).status_int == 401
+
+
+def test_promoting_and_demoting(testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
+    old = bearer(register(testapp, "alice@example.com"))
+    body = testapp.patch_json(item("alice@example.com"), {"admin": True}, headers=admin_headers).json
+    assert (body["admin"], body["disabled"], body["sessions"]) == (True, False, 1)
+    assert_forbidden(testapp.get(USERS, headers=old, expect_errors=True))  # the token says not admin
+    fresh = bearer(login(testapp, "alice@example.com"))
+    testapp.get(USERS, headers=fresh, status=200)
+    testapp.patch(item("alice@example.com"), {"admin": "false"}, headers=admin_headers, status=200)  # a form
+    assert_forbidden(testapp.get(USERS, headers=fresh, expect_errors=True))  # on the next request
+    testapp.get("/api/v1/auth/user", headers=fresh, status=200)  # still a valid token
+
+
+def test_disabling_ends_every_session_at_once(testapp: webtest.TestApp,
+                                              admin_headers: dict[str, str]) -> None:
+    tokens = [register(testapp, "alice@example.com"), login(testapp, "alice@example.com")]
+    body = testapp.patch_json(item("alice@example.com"), {"disabled": True}, headers=admin_headers).json
+    assert (body["disabled"], body["sessions"]) == (True, 0)
+    for token in tokens:
+        response = testapp.get("/api/v1/auth/user", headers=bearer(token), status=401)
+        assert response.json["message"] == "Token blacklisted. Please log in again."
+    listed = testapp.get(USERS, headers=admin_headers).json["items"]
+    assert [(u["email"], u["disabled"]) for u in listed] == [("admin@example.com", False),
+                                                            ("alice@example.com", True)]
+
+
+@pytest.mark.parametrize(("body", "errors"), [
+    ({}, {"body": "must have at least one field"}),
+    ({"admin": "yes"}, {"admin": "must be true or false"}),
+    ({"disabled": 1, "email": "x@example.com"},
+     {"disabled": "must be true or false", "email": "is not a known field"}),
+])
+def test_a_user_update_is_validated(testapp: webtest.TestApp, admin_headers: dict[str, str],
+                                    body: dict, errors: dict[str, str]) -> None:
+    register(testapp, "alice@example.com")
+    response = testapp.patch_json(item("alice@example.com"), body, headers=admin_headers, status=400)
+    assert response.json == {"status": "fail", "message": "Input payload validation failed", "errors": errors}
+
+
+def test_deleting_a_user(testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
+    token = bearer(register(testapp, "alice@example.com"))
+    path = item("alice@example.com")
+    response = testapp.delete(path, headers=admin_headers, status=204)
+    assert response.body == b""
+    assert testapp.get("/api/v1/auth/user", headers=token, status=401).json["message"] == \
+        "Invalid token. Please log in again."
+    testapp.delete(path, headers=admin_headers, status=404)
+    listed = testapp.get(USERS, headers=admin_headers).json["items"]
+    assert [u["email"] for u in listed] == ["admin@example.com"]
+
+
+def test_logging_a_user_out_everywhere(testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
+    tokens = [register(testapp, "alice@example.com"), login(testapp, "alice@example.com")]
+    bob = bearer(register(testapp, "bob@example.com"))
+    response = testapp.post(f"{item('alice@example.com')}/logout-all", headers=admin_headers, status=200)
+    assert response.json == {"status": "success", "message": "successfully logged out everywhere"}
+    for token in tokens:
+        testapp.get("/api/v1/auth/user", headers=bearer(token), status=401)
+    testapp.get("/api/v1/auth/user", headers=bob, status=200)
+    testapp.get(USERS, headers=admin_headers, status=200)
+    fresh = login(testapp, "alice@example.com")
+    testapp.get("/api/v1/auth/user", headers=bearer(fresh), status=200)

@@ -14,9 +14,11 @@ from widgetapi.errors import ERROR_HANDLERS, serialize_error
 from widgetapi.keys import KeyRing
 from widgetapi.passwords import limit_hashing
 from widgetapi.purge import OpportunisticPurge
-from widgetapi.resources.auth import CurrentUser, Login, Logout, LogoutEverywhere, Registration
+from widgetapi.resources.account import CurrentUser, Password
+from widgetapi.resources.auth import Login, Logout, LogoutEverywhere, Registration
 from widgetapi.resources.keys import PublicKeys
 from widgetapi.resources.service import Health, Spec
+from widgetapi.resources.sessions import Sessions
 from widgetapi.resources.ui import SwaggerUI, assets_directory
 from widgetapi.resources.users import Users
 from widgetapi.resources.widgets import Widgets
@@ -32,7 +34,7 @@ def create_app(config: Config) -> falcon.App:
     keys = KeyRing.from_config(config)  # first: a key that cannot be used stops everything
     db = open_database(config.database_url, max_connections=config.database_pool_size)
     validator = Validator(load_spec())
-    limit_hashing(config.hash_concurrency)
+    limit_hashing(config.hash_concurrency, config.hash_waiting)
 
     middleware: list[Any] = [
         ClientMiddleware(config.trusted_proxies),
@@ -46,13 +48,20 @@ def create_app(config: Config) -> falcon.App:
 
     app.add_route(f"{API}/auth/register", Registration(config, validator, keys))
     app.add_route(f"{API}/auth/login", Login(config, validator, keys))
-    app.add_route(f"{API}/auth/user", CurrentUser())
+    app.add_route(f"{API}/auth/user", CurrentUser(config, validator))
+    app.add_route(f"{API}/auth/password", Password(config, validator, keys))
     app.add_route(f"{API}/auth/logout", Logout())
     app.add_route(f"{API}/auth/logout-all", LogoutEverywhere())
+    sessions = Sessions(validator)
+    app.add_route(f"{API}/auth/sessions", sessions)
+    app.add_route(f"{API}/auth/sessions/{{session_id}}", sessions, suffix="item")
     widgets = Widgets(validator)
     app.add_route(f"{API}/widgets", widgets)
     app.add_route(f"{API}/widgets/{{name}}", widgets, suffix="item")
-    app.add_route(f"{API}/users", Users(validator))
+    users = Users(validator)
+    app.add_route(f"{API}/users", users)
+    app.add_route(f"{API}/users/{{public_id}}", users, suffix="item")
+    app.add_route(f"{API}/users/{{public_id}}/logout-all", users, suffix="logout_all")
     app.add_route(f"{API}/health", Health(db))
     spec = Spec()
     app.add_route(f"{API}/openapi.yaml", spec, suffix="yaml")

@@ -37,7 +37,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     seed = commands.add_parser("seed", help="add sample widgets owned by an administrator")
     seed.add_argument("--count", type=int, default=10)
 
-    commands.add_parser("purge-tokens", help="remove logged-out tokens that have expired from the blacklist")
+    commands.add_parser("purge-tokens", help="remove the sessions of tokens that have expired")
 
     gen_key = commands.add_parser(
         "gen-key", help="print a new SECRET_KEY, or write a new Ed25519 key pair for EdDSA",
@@ -78,7 +78,7 @@ def serve(config: Config, args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise ConfigError("--threads must be 1 or more")
-    # a database connection per thread, and one for the background blacklist purge
+    # a database connection per thread, and one for the background purge of expired sessions
     config = replace(config, database_pool_size=args.threads + 1)
     app = create_app(config)
     operations.init_db()
@@ -104,9 +104,14 @@ def init_db(config: Config, args: argparse.Namespace) -> int:
 
 def create_admin(config: Config, args: argparse.Namespace) -> int:
     operations.open_and_init(config)
-    created = operations.create_admin(config, args.email, lambda: _admin_password())
-    verb = "Created administrator" if created else "Promoted existing user to administrator:"
-    print(f"{verb} {args.email.strip().lower()}")
+    outcome = operations.create_admin(config, args.email, lambda: _admin_password())
+    email = args.email.strip().lower()
+    if outcome == operations.CREATED:
+        print(f"Created administrator {email}")
+    elif outcome == operations.PROMOTED:
+        print(f"Promoted existing user to administrator: {email}")
+    else:
+        print(f"{email} is already an administrator")
     return 0
 
 
@@ -132,7 +137,7 @@ def seed(config: Config, args: argparse.Namespace) -> int:
 def purge_tokens(config: Config, args: argparse.Namespace) -> int:
     operations.open_and_init(config)
     count = operations.purge_tokens()
-    print(f"Removed {count} expired tokens from the blacklist")
+    print(f"Removed {count} expired sessions")
     return 0
 
 

@@ -39,7 +39,7 @@ class Config:
     cors_allow_origins: tuple[str, ...] = ()
     # Database connections per process: one per server thread, plus one for background work.
     database_pool_size: int = 5
-    # How often a process purges expired tokens from the blacklist, in the background.
+    # How often a process purges the sessions of expired tokens, in the background.
     purge_interval_seconds: int = 600
     # Peers (addresses or CIDR ranges) whose X-Forwarded-For/-Proto/-Host are believed.
     trusted_proxies: tuple[str, ...] = ()
@@ -51,11 +51,24 @@ class Config:
     password_hash_concurrency: int = 0
 
     @property
+    def half_the_threads(self) -> int:
+        """Half the server's threads, at least 1. The pool has a connection per thread plus
+        one (`widgetapi serve` sizes it so, and the README asks the same of gunicorn and
+        waitress-serve), so the threads are DATABASE_POOL_SIZE - 1."""
+        return max(1, (self.database_pool_size - 1) // 2)
+
+    @property
     def hash_concurrency(self) -> int:
-        """PASSWORD_HASH_CONCURRENCY, or half the server's threads (at least 1). The pool has
-        a connection per thread plus one (`widgetapi serve` sizes it so, and the README asks
-        the same of gunicorn and waitress-serve), so the threads are DATABASE_POOL_SIZE - 1."""
-        return self.password_hash_concurrency or max(1, (self.database_pool_size - 1) // 2)
+        """PASSWORD_HASH_CONCURRENCY, or half the server's threads."""
+        return self.password_hash_concurrency or self.half_the_threads
+
+    @property
+    def hash_waiting(self) -> int:
+        """How many password checks may wait for a slot: as many as hash, at most, and only
+        within the half of the threads password work may take. A waiting request holds a
+        server thread (WSGI), so waiting beyond that half would let a login flood take the
+        threads reads need; by default all of that half hashes and nothing waits."""
+        return min(self.hash_concurrency, max(0, self.half_the_threads - self.hash_concurrency))
     # Token keys (widgetapi/keys.py): older HS256 secrets that still verify, never sign; or
     # EdDSA with an Ed25519 private key and older public keys that still verify.
     secret_key_previous: tuple[str, ...] = ()

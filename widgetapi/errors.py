@@ -9,6 +9,7 @@ from typing import Any
 
 import falcon
 
+from widgetapi.accounts import LastAdministrator
 from widgetapi.db import UNAVAILABLE
 from widgetapi.passwords import PasswordHashingBusy
 
@@ -66,6 +67,11 @@ def handle_database_unavailable(req: falcon.Request, resp: falcon.Response,
     raise falcon.HTTPServiceUnavailable(description="Service unavailable")
 
 
+def handle_last_administrator(req: falcon.Request, resp: falcon.Response,
+                              error: Exception, params: dict) -> None:
+    raise falcon.HTTPConflict(description=str(error))
+
+
 def handle_hashing_busy(req: falcon.Request, resp: falcon.Response,
                         error: Exception, params: dict) -> None:
     log.warning("password hashing busy: %s %s refused", req.method, req.path)
@@ -82,5 +88,6 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response,
 ERROR_HANDLERS = (
     (Exception, handle_unexpected),
     (UNAVAILABLE, handle_database_unavailable),
+    (LastAdministrator, handle_last_administrator),
     (PasswordHashingBusy, handle_hashing_busy),
 )

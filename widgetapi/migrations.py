@@ -11,6 +11,8 @@ from collections.abc import Callable
 import peewee
 from playhouse import migrate
 
+from widgetapi.models import User
+
 Migration = Callable[[peewee.Database, migrate.SchemaMigrator], None]
 
 
@@ -24,7 +26,43 @@ def add_users_tokens_valid_after(db: peewee.Database, migrator: migrate.SchemaMi
         migrate.migrate(migrator.add_column("users", "tokens_valid_after", peewee.DateTimeField(null=True)))
 
 
-MIGRATIONS: tuple[Migration, ...] = (add_users_tokens_valid_after,)
+def add_users_disabled(db: peewee.Database, migrator: migrate.SchemaMigrator) -> None:
+    """Disabled accounts (users.disabled, false for every existing user). Added NOT NULL with
+    a database default in one statement: SQLite would otherwise rebuild `users`, which rows
+    of other tables reference."""
+    if "disabled" not in _columns(db, "users"):
+        disabled = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
+        migrate.migrate(migrator.add_column("users", "disabled", disabled, allow_not_null=True))
+
+
+def make_widgets_owner_nullable(db: peewee.Database, migrator: migrate.SchemaMigrator) -> None:
+    """Widgets outlive their owner's account: widgets.owner_id becomes NULL-able with ON DELETE
+    SET NULL. SQLite cannot alter a foreign key, so the column is replaced: a new one with
+    the new constraint, the owners copied into it, the old one dropped (SQLite rebuilds the
+    table to drop a column in a foreign key), the new one renamed."""
+    owner = next((c for c in db.get_columns("widgets") if c.name == "owner_id"), None)
+    if owner is None or owner.null:
+        return
+    column = peewee.ForeignKeyField(User, field=User.id, null=True, on_delete="SET NULL")
+    drop: dict[str, bool] = {"legacy": True} if isinstance(migrator, migrate.SqliteMigrator) else {}
+    for index in db.get_indexes("widgets"):
+        if index.columns == ["owner_id"]:
+            migrate.migrate(migrator.drop_index("widgets", index.name))
+    migrate.migrate(migrator.add_column("widgets", "owner_id_new", column))
+    db.execute_sql('UPDATE "widgets" SET "owner_id_new" = "owner_id"')
+    migrate.migrate(migrator.drop_column("widgets", "owner_id", **drop))
+    migrate.migrate(migrator.rename_column("widgets", "owner_id_new", "owner_id"))
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "widget_owner_id" ON "widgets" ("owner_id")')
+
+
+def drop_revoked_tokens(db: peewee.Database, migrator: migrate.SchemaMigrator) -> None:
+    """The blacklist gave way to sessions (an allow-list): tokens issued before the upgrade
+    have no session and are refused, so the blacklist holds nothing that still matters."""
+    db.execute_sql('DROP TABLE IF EXISTS "revoked_tokens"')
+
+
+MIGRATIONS: tuple[Migration, ...] = (add_users_tokens_valid_after, add_users_disabled,
+                                     make_widgets_owner_nullable, drop_revoked_tokens)
 
 
 def apply_migrations(db: peewee.Database) -> None:

@@ -27,7 +27,10 @@ class User(BaseModel):
     registered_on = peewee.DateTimeField(default=utcnow)
     # Logout everywhere: tokens issued at or before this time are refused.
     tokens_valid_after = peewee.DateTimeField(null=True)
-    token_revoked: bool  # only on users from for_token()
+    # A disabled user cannot log in and their tokens are refused. The database default lets
+    # `init-db` add the column to a table with rows.
+    disabled = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
+    has_session: bool  # only on users from for_token()
 
     class Meta:
         table_name = "users"
@@ -37,25 +40,39 @@ class User(BaseModel):
         return cast("User | None", cls.get_or_none(cls.email == email))
 
     @classmethod
+    def by_public_id(cls, public_id: uuid.UUID) -> User | None:
+        return cast("User | None", cls.get_or_none(cls.public_id == public_id))
+
+    @classmethod
     def first_admin(cls) -> User | None:
         return cast("User | None", cls.select().where(cls.admin == True).order_by(cls.id).first())  # noqa: E712
 
     @classmethod
+    def active_admins(cls) -> peewee.ModelSelect[User]:
+        return cls.select().where((cls.admin == True) & (cls.disabled == False))  # noqa: E712
+
+    @property
+    def is_active_admin(self) -> bool:
+        return bool(self.admin and not self.disabled)
+
+    @classmethod
     def for_token(cls, public_id: uuid.UUID, jti: str) -> User | None:
-        """The token's user, with `token_revoked` telling whether the token was logged out:
-        one query for both, since every authenticated request asks."""
+        """The token's user, with `has_session` telling whether the token's session is still
+        there: one query for both, since every authenticated request asks."""
         return USER_FOR_TOKEN.first(public_id=public_id, jti=jti)
 
     @classmethod
     def for_token_query(cls, public_id: uuid.UUID, jti: str) -> peewee.ModelSelect[User]:
-        revoked = RevokedToken.select(peewee.SQL("1")).where(RevokedToken.jti == jti)
-        query = cls.select(cls, peewee.fn.EXISTS(revoked).alias("token_revoked"))
+        # The user row by its unique public_id, and an index lookup of the session by its
+        # unique jti; the session must be this user's.
+        session = Session.select(peewee.SQL("1")).where((Session.jti == jti) & (Session.user == cls.id))
+        query = cls.select(cls, peewee.fn.EXISTS(session).alias("has_session"))
         return query.where(cls.public_id == public_id)
 
     def refuses_token(self, issued_at: datetime) -> bool:
-        """Whether a token issued at `issued_at` is logged out: on its own (a user from
-        for_token()) or by a logout everywhere since."""
-        if getattr(self, "token_revoked", False):
+        """Whether a token issued at `issued_at` is refused: its session was ended (a user
+        from for_token()), the user is disabled, or all their tokens were revoked since."""
+        if not getattr(self, "has_session", True) or self.disabled:
             return True
         return self.tokens_valid_after is not None and issued_at <= self.tokens_valid_after
 
@@ -73,12 +90,18 @@ class User(BaseModel):
             (User.id == self.id) & (User.password_hash == self.password_hash)).execute()
         self.password_hash = password_hash
 
-    def revoke_all_tokens(self, issued_at_least: datetime) -> None:
-        """Log out everywhere: refuse every token issued until now, and at least those
-        issued until `issued_at_least` (the calling token's iat, should this clock lag)."""
-        cutoff = max(utcnow(), issued_at_least)
-        unset_or_earlier = (User.tokens_valid_after.is_null()) | (User.tokens_valid_after < cutoff)
-        User.update(tokens_valid_after=cutoff).where((User.id == self.id) & unset_or_earlier).execute()
+    def revoke_all_tokens(self, issued_at_least: datetime | None = None) -> None:
+        """Log out everywhere: end every session of the user and refuse every token issued
+        until now, and at least those issued until `issued_at_least` (the calling token's
+        iat, should this clock lag). Moving the cutoff as well as deleting the sessions
+        refuses the token of a login that read the user before this and writes its session
+        after. Afterwards `tokens_valid_after` is the database's, for token_issue_time()."""
+        with database.atomic():
+            Session.delete().where(Session.user == self.id).execute()
+            cutoff = utcnow() if issued_at_least is None else max(utcnow(), issued_at_least)
+            unset_or_earlier = (User.tokens_valid_after.is_null()) | (User.tokens_valid_after < cutoff)
+            User.update(tokens_valid_after=cutoff).where((User.id == self.id) & unset_or_earlier).execute()
+            self.tokens_valid_after = User.select(User.tokens_valid_after).where(User.id == self.id).scalar()
 
 
 class Widget(BaseModel):
@@ -86,7 +109,8 @@ class Widget(BaseModel):
     info_url = peewee.CharField(max_length=255)
     created_at = peewee.DateTimeField(default=utcnow)
     deadline = peewee.DateTimeField()
-    owner = peewee.ForeignKeyField(User, backref="widgets")
+    # null once the owner's account is deleted: the widget stays
+    owner = peewee.ForeignKeyField(User, backref="widgets", null=True, on_delete="SET NULL")
 
     class Meta:
         table_name = "widgets"
@@ -115,24 +139,38 @@ class Widget(BaseModel):
         return self.deadline < now
 
 
-class RevokedToken(BaseModel):
-    """The blacklist: tokens logged out before they expired, keyed by their `jti`."""
+class Session(BaseModel):
+    """A token the server issued and still accepts, by its `jti`: deleting the row ends it.
+    Rows of expired tokens are purged (widgetapi.purge)."""
 
     jti = peewee.CharField(max_length=64, unique=True)
+    user = peewee.ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    issued_at = peewee.DateTimeField()
     expires_at = peewee.DateTimeField(index=True)
+    address = peewee.CharField(max_length=255, null=True)
+    user_agent = peewee.CharField(max_length=255, null=True)
 
     class Meta:
-        table_name = "revoked_tokens"
+        table_name = "sessions"
 
     @classmethod
-    def revoke(cls, jti: str, expires_at: datetime) -> None:
-        """Blacklist a token; revoking it twice is harmless."""
-        cls.insert(jti=jti, expires_at=expires_at).on_conflict_ignore().execute()
+    def live(cls, user: User) -> peewee.ModelSelect[Session]:
+        """The user's sessions whose tokens are still accepted, newest first."""
+        query = cls.select().where((cls.user == user.id) & (cls.expires_at > utcnow()))
+        if user.tokens_valid_after is not None:
+            query = query.where(cls.issued_at > user.tokens_valid_after)
+        return query.order_by(cls.issued_at.desc(), cls.id.desc())
+
+    @classmethod
+    def end(cls, user: User, jti: str) -> bool:
+        """End one of the user's live sessions; False when there is no such session."""
+        query = cls.delete().where((cls.user == user.id) & (cls.jti == jti) & (cls.expires_at > utcnow()))
+        return query.execute() > 0
 
     @classmethod
     def purge_expired(cls, margin: timedelta) -> int:
-        """Forget tokens that expired more than `margin` ago: they are refused as expired
-        anyway. The margin covers servers whose clocks lag. Returns how many went."""
+        """Forget sessions that expired more than `margin` ago: their tokens are refused as
+        expired anyway. The margin covers servers whose clocks lag. Returns how many went."""
         return int(cls.delete().where(cls.expires_at < utcnow() - margin).execute())
 
 
@@ -226,7 +264,7 @@ class Counter(BaseModel):
         return int(counter.value)
 
 
-MODELS = (User, Widget, RevokedToken, LoginFailures, AuthRequests, Counter)
+MODELS = (User, Widget, Session, LoginFailures, AuthRequests, Counter)
 COUNTED = (User, Widget)
 
 # The hot reads, compiled once (statements.py says why): every authenticated request runs

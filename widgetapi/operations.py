@@ -7,6 +7,7 @@ from datetime import timedelta
 import peewee
 
 from widgetapi import counters
+from widgetapi.accounts import promote
 from widgetapi.config import Config
 from widgetapi.db import database, open_database
 from widgetapi.deadlines import WATCHDOG
@@ -29,6 +30,9 @@ SCHEMA_LOCK = 0x77696467
 
 
 MAKE_ADMIN = "run `widgetapi create-admin EMAIL`"
+
+# What create_admin did.
+CREATED, PROMOTED, ALREADY_ADMIN = "created", "promoted", "already an administrator"
 
 
 def has_administrator() -> bool:
@@ -55,15 +59,16 @@ def init_db() -> None:
         counters.install(database.obj)  # after migrations: they may rebuild tables
 
 
-def create_admin(config: Config, email: str, password: Callable[[], str]) -> bool:
+def create_admin(config: Config, email: str, password: Callable[[], str]) -> str:
     """Make `email` an administrator: promote the user if there is one (the password stays),
-    else create one with `password()`. True when a user was created."""
+    else create one with `password()`. Returns CREATED, PROMOTED or ALREADY_ADMIN. It only
+    ever adds an administrator, so it cannot break the last-administrator rule."""
     email = email.strip().lower()
     validator = Validator(load_spec())
     with database.connection_context():
-        updated = User.update(admin=True).where(User.email == email).execute()
-        if updated:
-            return False
+        promoted = promote(email)
+        if promoted is not None:
+            return PROMOTED if promoted else ALREADY_ADMIN
         secret = password()
         errors = validator.errors("/components/schemas/Registration", {"email": email, "password": secret})
         if errors:
@@ -72,9 +77,8 @@ def create_admin(config: Config, email: str, password: Callable[[], str]) -> boo
             password_hash = hash_password(secret, config.bcrypt_log_rounds)
             User.create(email=email, password_hash=password_hash, admin=True)
         except peewee.IntegrityError:  # registered meanwhile
-            User.update(admin=True).where(User.email == email).execute()
-            return False
-    return True
+            return PROMOTED if promote(email) else ALREADY_ADMIN
+    return CREATED
 
 
 def seed(count: int) -> list[str]:
@@ -103,7 +107,7 @@ def seed(count: int) -> list[str]:
 
 
 def purge_tokens() -> int:
-    """Remove blacklist entries whose token has expired anyway; returns how many. Stale
-    throttling rows go too."""
+    """Remove sessions whose token has expired anyway; returns how many. Stale throttling
+    rows go too."""
     purge_throttle_records()
     return purge_expired_tokens()

@@ -2,9 +2,10 @@
 
 bcrypt is slow on purpose and holds a CPU while it runs, so a flood of logins could take
 every server thread. Every hash and check goes through `hashing_slot()`: at most
-PASSWORD_HASH_CONCURRENCY run at once, as many more wait (each up to HASH_WAIT_SECONDS), and
-the rest are refused at once with PasswordHashingBusy (503 + Retry-After), leaving the other
-threads free for reads. `create_app` sets the bound with `limit_hashing`.
+PASSWORD_HASH_CONCURRENCY run at once, a few more may wait (each up to HASH_WAIT_SECONDS; see
+Config.hash_waiting), and the rest are refused at once with PasswordHashingBusy (503 +
+Retry-After), leaving at least half the threads free for reads. `create_app` sets the bounds
+with `limit_hashing`.
 """
 from __future__ import annotations
 
@@ -26,13 +27,13 @@ class PasswordHashingBusy(Exception):
 
 
 class HashingLimiter:
-    """At most `concurrency` holders at once, and at most `concurrency` more waiting, each
-    at most `wait_seconds`."""
+    """At most `concurrency` holders at once, and at most `waiting` more waiting, each at
+    most `wait_seconds`."""
 
-    def __init__(self, concurrency: int, wait_seconds: float = HASH_WAIT_SECONDS) -> None:
+    def __init__(self, concurrency: int, waiting: int, wait_seconds: float = HASH_WAIT_SECONDS) -> None:
         self.concurrency = concurrency
         self._slots = threading.BoundedSemaphore(concurrency)
-        self._queue = threading.BoundedSemaphore(concurrency)
+        self._queue = threading.Semaphore(waiting)
         self._wait_seconds = wait_seconds
 
     @contextmanager
@@ -51,13 +52,13 @@ class HashingLimiter:
             self._slots.release()
 
 
-_limiter = HashingLimiter(1)
+_limiter = HashingLimiter(1, 0)
 
 
-def limit_hashing(concurrency: int, wait_seconds: float = HASH_WAIT_SECONDS) -> None:
+def limit_hashing(concurrency: int, waiting: int, wait_seconds: float = HASH_WAIT_SECONDS) -> None:
     """Bound this process's password hashing (create_app calls it with the configuration's)."""
     global _limiter
-    _limiter = HashingLimiter(concurrency, wait_seconds)
+    _limiter = HashingLimiter(concurrency, waiting, wait_seconds)
 
 
 def hashing_slot() -> AbstractContextManager[None]:

@@ -1,4 +1,4 @@
-"""Keeping the token blacklist small: entries whose token has expired anyway go; and
+"""Keeping the sessions table small: sessions whose token has expired anyway go; and
 throttling rows that no longer count."""
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ import falcon
 
 from widgetapi import throttle
 from widgetapi.db import database
-from widgetapi.models import RevokedToken
+from widgetapi.models import Session
 
 log = logging.getLogger(__name__)
 
-# An expired token stays on the blacklist this much longer, for servers whose clock lags
-# and would still accept it.
+# A session stays this much longer after its token expired, for servers whose clock lags
+# and would still accept the token (its session must still be there to be refused as expired).
 CLOCK_SKEW_MARGIN = timedelta(minutes=5)
 
 
 def purge_expired_tokens() -> int:
-    """Delete blacklist entries of tokens that have expired; returns how many."""
+    """Delete the sessions of tokens that have expired; returns how many."""
     with database.connection_context():
-        return RevokedToken.purge_expired(CLOCK_SKEW_MARGIN)
+        return Session.purge_expired(CLOCK_SKEW_MARGIN)
 
 
 def purge_throttle_records() -> int:
@@ -34,7 +34,7 @@ def purge_throttle_records() -> int:
 
 class OpportunisticPurge:
     """Falcon middleware: at most once every `interval` seconds per process, after a
-    response, purge the blacklist in a background thread so no request waits for it."""
+    response, purge expired sessions in a background thread so no request waits for it."""
 
     def __init__(self, interval: float) -> None:
         self._interval = interval
@@ -54,10 +54,10 @@ class OpportunisticPurge:
         try:
             count = purge_expired_tokens()
             if count:
-                log.info("purged %d expired tokens from the blacklist", count)
+                log.info("purged %d expired sessions", count)
             purge_throttle_records()
         except Exception:  # the next interval tries again
-            log.warning("purging the token blacklist failed", exc_info=True)
+            log.warning("purging expired sessions failed", exc_info=True)
         finally:
             self._lock.release()
 

@@ -40,9 +40,15 @@ class Claims:
         return max(int((self.expires_at - now).total_seconds()), 0)
 
 
+def new_token_id() -> str:
+    """A new `jti`: unique per token, the id of the token's session."""
+    return uuid.uuid4().hex
+
+
 def issue_token(public_id: uuid.UUID, admin: bool, keys: KeyRing, lifetime: int,
-                now: datetime | None = None) -> str:
-    """Sign a new access token for a user, issued at `now` (naive UTC; default: the present)."""
+                now: datetime | None = None, jti: str | None = None) -> str:
+    """Sign a new access token for a user, issued at `now` (naive UTC; default: the present),
+    with `jti` (default: a new one)."""
     issued = (now or utcnow()).replace(tzinfo=timezone.utc).timestamp()
     payload = {
         "sub": str(public_id),
@@ -51,7 +57,7 @@ def issue_token(public_id: uuid.UUID, admin: bool, keys: KeyRing, lifetime: int,
         # refuses tokens issued before it, even within the same second, and not those after.
         "iat": issued,
         "exp": issued + lifetime,
-        "jti": uuid.uuid4().hex,
+        "jti": jti or new_token_id(),
         "iss": keys.issuer,
         "aud": keys.audience,
     }

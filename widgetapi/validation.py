@@ -206,6 +206,8 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"must be at least {value}"
     if error.validator == "maximum":
         return f"must be at most {value}"
+    if error.validator == "minProperties":
+        return "must have at least one field" if value == 1 else f"must have at least {value} fields"
     if error.validator == "enum":
         return "must be one of " + ", ".join(str(v) for v in value)
     return error.message

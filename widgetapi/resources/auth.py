@@ -1,9 +1,11 @@
-"""/auth: register, log in, who am I, log out (this token, or all of the user's)."""
+"""/auth: register, log in, log out (this token, or all of the user's); issuing a token
+starts a session."""
 from __future__ import annotations
 
 import base64
 import binascii
 import contextlib
+from datetime import datetime, timedelta
 from typing import Any
 
 import falcon
@@ -13,7 +15,7 @@ from widgetapi.body import read_body
 from widgetapi.config import Config
 from widgetapi.errors import Unauthorized
 from widgetapi.keys import KeyRing
-from widgetapi.models import RevokedToken, User
+from widgetapi.models import Session, User
 from widgetapi.passwords import PasswordHashingBusy, check_password, hash_password, needs_rehash
 from widgetapi.throttle import (
     check_lockout,
@@ -21,8 +23,8 @@ from widgetapi.throttle import (
     record_successful_login,
     throttled,
 )
-from widgetapi.timeutil import format_datetime, utcnow
-from widgetapi.tokens import issue_token
+from widgetapi.timeutil import format_datetime
+from widgetapi.tokens import issue_token, new_token_id
 from widgetapi.validation import Validator
 
 REGISTRATION = "/components/schemas/Registration"
@@ -40,27 +42,64 @@ def credentials(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "email": email.strip().lower()} if isinstance(email, str) else body
 
 
-class _TokenIssuer:
+class AccountDisabled(falcon.HTTPForbidden):
+    def __init__(self) -> None:
+        super().__init__(description="This account is disabled")
+
+
+class AccountGone(Exception):
+    """The user was deleted while a token was being issued for them."""
+
+
+def client_address(req: falcon.Request) -> str:
+    """The address a session is recorded from: the client's, as widgetapi.clients finds it
+    (the peer, or what a trusted proxy forwards)."""
+    return str(req.context.client.address)[:255]
+
+
+def user_agent(req: falcon.Request) -> str | None:
+    """The client's User-Agent as a session records it: at most 255 characters, no NUL
+    (PostgreSQL text cannot hold one)."""
+    value = (req.user_agent or "").replace("\x00", "")[:255]
+    return value or None
+
+
+class TokenIssuer:
+    """Base of the resources that answer with a new token: each token is a new session."""
+
     def __init__(self, config: Config, validator: Validator, keys: KeyRing) -> None:
         self._config = config
         self._validator = validator
         self._keys = keys
 
-    def _respond_with_token(self, resp: falcon.Response, user: User, message: str) -> None:
+    def _start_session(self, req: falcon.Request, user: User, issued_at: datetime | None = None) -> str:
+        """A new token for `user`, issued at `issued_at` (default: now, after the user's
+        last revocation), with its session recorded; raises AccountGone."""
+        issued_at = issued_at or user.token_issue_time()
         lifetime = self._config.token_expire_seconds
+        jti = new_token_id()
+        try:
+            Session.create(jti=jti, user=user.id, issued_at=issued_at,
+                           expires_at=issued_at + timedelta(seconds=lifetime),
+                           address=client_address(req), user_agent=user_agent(req))
+        except peewee.IntegrityError:  # the user row went since it was read
+            raise AccountGone() from None
+        return issue_token(user.public_id, user.admin, self._keys, lifetime,
+                           now=issued_at, jti=jti)
+
+    def _respond_with_token(self, resp: falcon.Response, token: str, message: str) -> None:
         resp.set_header("Cache-Control", "no-store")
         resp.set_header("Pragma", "no-cache")
         resp.media = {
             "status": "success",
             "message": message,
-            "access_token": issue_token(user.public_id, user.admin, self._keys, lifetime,
-                                        now=user.token_issue_time()),
+            "access_token": token,
             "token_type": "bearer",
-            "expires_in": lifetime,
+            "expires_in": self._config.token_expire_seconds,
         }
 
 
-class Registration(_TokenIssuer):
+class Registration(TokenIssuer):
     auth_required = False
 
     @falcon.before(throttled("register"))
@@ -72,11 +111,15 @@ class Registration(_TokenIssuer):
             user = User.create(email=body["email"], password_hash=password_hash)
         except peewee.IntegrityError:
             raise EmailTaken(body["email"]) from None
+        try:
+            token = self._start_session(req, user)
+        except AccountGone:  # deleted by an administrator in the meantime
+            raise Unauthorized("email or password does not match") from None
         resp.status = falcon.HTTP_CREATED
-        self._respond_with_token(resp, user, "successfully registered")
+        self._respond_with_token(resp, token, "successfully registered")
 
 
-class Login(_TokenIssuer):
+class Login(TokenIssuer):
     auth_required = False
 
     @falcon.before(throttled("login"))
@@ -89,6 +132,10 @@ class Login(_TokenIssuer):
         email, address, rounds = body["email"], req.context.client.address, self._config.bcrypt_log_rounds
         check_lockout(email, address)
         user = User.by_email(email)
+        # Stamped when the user was read, before the slow password check: a revocation
+        # (logout everywhere, password change, disabling) that commits meanwhile moves the
+        # user's cutoff past this, so the token it would miss is refused all the same.
+        issued_at = user.token_issue_time() if user else None
         password_hash = user.password_hash if user else None
         matches = check_password(body["password"], password_hash, rounds)
         if not matches or user is None:
@@ -98,7 +145,13 @@ class Login(_TokenIssuer):
         if needs_rehash(user.password_hash, rounds):
             with contextlib.suppress(PasswordHashingBusy):  # then at a later login
                 user.rehash(hash_password(body["password"], rounds))
-        self._respond_with_token(resp, user, "successfully logged in")
+        if user.disabled:
+            raise AccountDisabled()
+        try:
+            token = self._start_session(req, user, issued_at)
+        except AccountGone:
+            raise Unauthorized("email or password does not match") from None
+        self._respond_with_token(resp, token, "successfully logged in")
 
 
 def basic_credentials(header: str) -> dict[str, str]:
@@ -113,19 +166,9 @@ def basic_credentials(header: str) -> dict[str, str]:
     return {"email": email, "password": password}
 
 
-class CurrentUser:
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        user = req.context.user
-        resp.media = {
-            **represent_user(user),
-            "token_expires_in": req.context.claims.seconds_left(utcnow()),
-        }
-
-
 class Logout:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        claims = req.context.claims
-        RevokedToken.revoke(claims.jti, claims.expires_at)
+        Session.delete().where(Session.jti == req.context.claims.jti).execute()
         resp.media = {"status": "success", "message": "successfully logged out"}
 
 
@@ -140,5 +183,6 @@ def represent_user(user: User) -> dict[str, Any]:
         "email": user.email,
         "public_id": str(user.public_id),
         "admin": user.admin,
+        "disabled": user.disabled,
         "registered_on": format_datetime(user.registered_on),
     }

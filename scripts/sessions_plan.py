@@ -1,11 +1,11 @@
-"""Show that the token blacklist lookup stays an index lookup with a million entries.
+"""Show that the token check (user + session) stays index lookups with a million sessions.
 
-    python scripts/blacklist_plan.py                       # SQLite, in a temporary file
-    python scripts/blacklist_plan.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
+    python scripts/sessions_plan.py                       # SQLite, in a temporary file
+    python scripts/sessions_plan.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
 
-Fills a scratch database (a temporary SQLite file, or a database `widgetapi_blacklist_plan`
-created on the PostgreSQL server and dropped afterwards) with --rows blacklist entries and
-a user, then prints the query plan of the one query every authenticated request makes
+Fills a scratch database (a temporary SQLite file, or a database `widgetapi_sessions_plan`
+created on the PostgreSQL server and dropped afterwards) with a user holding --rows
+sessions, then prints the query plan of the one query every authenticated request makes
 (User.for_token) and the mean time of a thousand such lookups. Nothing is left behind.
 """
 from __future__ import annotations
@@ -24,17 +24,18 @@ from widgetapi import operations
 from widgetapi.db import close_database, database, open_database
 from widgetapi.models import User
 
-SCRATCH = "widgetapi_blacklist_plan"
+SCRATCH = "widgetapi_sessions_plan"
 LOOKUPS = 1000
 
 FILL_POSTGRESQL = """
-INSERT INTO revoked_tokens (jti, expires_at)
-SELECT md5(i::text), now() AT TIME ZONE 'utc' + (i %% 3600) * interval '1 second'
+INSERT INTO sessions (jti, user_id, issued_at, expires_at)
+SELECT md5(i::text), %s, now() AT TIME ZONE 'utc',
+       now() AT TIME ZONE 'utc' + (i %% 3600) * interval '1 second'
 FROM generate_series(1, %s) AS i"""
 FILL_SQLITE = """
-INSERT INTO revoked_tokens (jti, expires_at)
+INSERT INTO sessions (jti, user_id, issued_at, expires_at)
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-SELECT printf('%032x', i), datetime('now', '+' || (i % 3600) || ' seconds') FROM n"""
+SELECT printf('%032x', i), ?, datetime('now'), datetime('now', '+' || (i % 3600) || ' seconds') FROM n"""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -47,15 +48,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def report(rows: int) -> None:
-    """Fill the bound database and print the plan and timing of the blacklist lookup."""
+    """Fill the bound database and print the plan and timing of the token check."""
     operations.init_db()
     with database.connection_context():
         started = time.perf_counter()
         is_pg = isinstance(database.obj, peewee.PostgresqlDatabase)
-        database.execute_sql(FILL_POSTGRESQL if is_pg else FILL_SQLITE, (rows,))
         user = User.create(email="someone@example.com", password_hash="x" * 60)
+        if is_pg:
+            database.execute_sql(FILL_POSTGRESQL, (user.id, rows))
+        else:
+            database.execute_sql(FILL_SQLITE, (rows, user.id))
         database.execute_sql("ANALYZE")
-        print(f"{rows} blacklist entries written in {time.perf_counter() - started:.1f} s")
+        print(f"{rows} sessions written in {time.perf_counter() - started:.1f} s")
 
         sql, params = User.for_token_query(user.public_id, uuid.uuid4().hex).sql()
         explain = "EXPLAIN ANALYZE " if is_pg else "EXPLAIN QUERY PLAN "
