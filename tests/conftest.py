@@ -8,6 +8,7 @@ any case create and drop widgetapi's tables in it: name a database for tests alo
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,18 @@ SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
 
 def on_postgresql() -> bool:
     return urlparse(TEST_DATABASE_URL).scheme in ("postgres", "postgresql")
+
+
+@pytest.fixture(autouse=True)
+def caplog_sees_widgetapi(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """widgetapi's loggers have their own handler and do not propagate to the root logger,
+    where caplog listens: give caplog's handler to them as well."""
+    loggers = [logging.getLogger(name) for name in ("widgetapi", "waitress")]
+    for logger in loggers:
+        logger.addHandler(caplog.handler)
+    yield
+    for logger in loggers:
+        logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture(scope="session")

@@ -124,15 +124,23 @@ def server_process(command: Callable[[int], list[str]], env: Mapping[str, str], 
 
 
 def _wait_until_healthy(server: ServerProcess, process: subprocess.Popen) -> None:
+    if not wait_until_healthy(server.url, process):
+        raise RuntimeError(f"{server.url} never became healthy (exit code {process.poll()}):\n"
+                           + server.output())
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen) -> bool:
+    """Whether the server `process` runs answers /api/v1/health with 200 before it exits or
+    STARTUP_SECONDS pass."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if request(server.url, "GET", "/api/v1/health", timeout=2).status == 200:
-                return
+            if request(url, "GET", "/api/v1/health", timeout=2).status == 200:
+                return True
         except OSError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"{server.url} never became healthy (exit code {process.poll()}):\n{server.output()}")
+    return False
 
 
 def widgetapi_serve(port: int) -> list[str]:
@@ -141,8 +149,8 @@ def widgetapi_serve(port: int) -> list[str]:
 
 def gunicorn(port: int, workers: int = 2) -> list[str]:
     """The README's Linux command."""
-    return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
-            "--bind", f"127.0.0.1:{port}", "widgetapi.wsgi:app"]
+    return [sys.executable, "-m", "gunicorn", "-c", "python:widgetapi.gunicorn_conf",
+            "--workers", str(workers), "--threads", "4", "--bind", f"127.0.0.1:{port}", "widgetapi.wsgi:app"]
 
 
 def waitress_serve(port: int) -> list[str]:

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
+import shlex
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -12,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import webtest
-from conftest import PASSWORD, SECRET_KEY, bearer, login, register
-from servers import environment, free_port, server_process, widgetapi_serve
+from conftest import PASSWORD, SECRET_KEY, bearer, login, on_postgresql, register
+from servers import environment, free_port, server_process, wait_until_healthy, widgetapi_serve
 from widget_helpers import WIDGETS, create_widget, widget_body
 
 from widgetapi.db import database
@@ -22,7 +26,8 @@ from widgetapi.models import User, Widget
 ROOT = Path(__file__).resolve().parent.parent
 # Settings the tests choose themselves, so the caller's environment cannot leak in.
 OWN_VARIABLES = ("WIDGETAPI_ENV", "DATABASE_URL", "SECRET_KEY", "TOKEN_EXPIRE_SECONDS",
-                 "BCRYPT_LOG_ROUNDS", "CORS_ALLOW_ORIGINS", "WIDGETAPI_ADMIN_PASSWORD")
+                 "BCRYPT_LOG_ROUNDS", "CORS_ALLOW_ORIGINS", "WIDGETAPI_ADMIN_PASSWORD", "LOG_FORMAT",
+                 "METRICS_ENABLED", "PROMETHEUS_MULTIPROC_DIR", "WIDGETAPI_LAUNCHER")
 TIMEOUT = 60
 
 
@@ -304,3 +309,231 @@ def test_create_admin_asks_for_the_password_on_a_terminal(env, app, tmp_path, an
         assert process.returncode != 0
         assert "do not match" in stderr
         assert users() == {}
+
+
+# --- help and version ------------------------------------------------------------------------
+
+def widgetapi_command() -> list[str]:
+    """The installed console script when there is one (as an operator runs it)."""
+    script = Path(sys.executable).with_name("widgetapi")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "widgetapi.cli"]
+
+
+def test_version(tmp_path):
+    from importlib.metadata import version
+
+    result = run([*widgetapi_command(), "--version"], {}, tmp_path)
+    assert (result.returncode, result.stdout.strip()) == (0, f"widgetapi {version('widgetapi')}")
+
+
+@pytest.mark.parametrize(("command", "options", "variables"), [
+    ("serve", {"--host": "127.0.0.1", "--port": "8000", "--threads": "4"},
+     ("DATABASE_URL", "WIDGETAPI_ENV", "SECRET_KEY", "LOG_FORMAT", "METRICS_ENABLED", "DATABASE_POOL_SIZE")),
+    ("init-db", {}, ("DATABASE_URL", "WIDGETAPI_ENV")),
+    ("create-admin", {}, ("DATABASE_URL", "WIDGETAPI_ADMIN_PASSWORD", "BCRYPT_LOG_ROUNDS")),
+    ("seed", {"--count": "10"}, ("DATABASE_URL",)),
+    ("purge-tokens", {}, ("DATABASE_URL",)),
+    ("gen-key", {"--algorithm": "HS256", "--private-key": "jwt-ed25519.pem"}, ()),
+])
+def test_help_describes_options_defaults_and_environment(tmp_path, command, options, variables):
+    result = run([*widgetapi_command(), command, "--help"], {}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for option, default in options.items():
+        assert re.search(rf"{option} \S+ \w.* \(default: {re.escape(default)}\)", text), (option, text)
+    environment_part = text.split("environment variables read:", 1)[1]
+    for variable in variables:
+        assert f" {variable} " in f" {environment_part}", (variable, text)
+
+
+def test_top_level_help_lists_every_command(tmp_path):
+    result = run([*widgetapi_command(), "--help"], {}, tmp_path)
+    assert result.returncode == 0
+    for command in ("serve", "init-db", "create-admin", "seed", "purge-tokens", "--version"):
+        assert command in result.stdout
+
+
+# --- naming the database, never its password -------------------------------------------------
+
+ADMINISTRATION = (["init-db"], ["create-admin", "admin@example.com"], ["seed", "--count", "1"],
+                  ["purge-tokens"])
+
+
+def test_every_command_names_the_sqlite_file_by_its_absolute_path(tmp_path):
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": "sqlite:///relative.db", "SECRET_KEY": SECRET_KEY,
+           "WIDGETAPI_ADMIN_PASSWORD": PASSWORD}
+    absolute = str(work / "relative.db")
+    for args in ADMINISTRATION:
+        result = run([*widgetapi_command(), *args], env, work)
+        assert result.returncode == 0, result.stderr
+        assert absolute in result.stdout, (args, result.stdout)
+
+
+@pytest.mark.skipif(not on_postgresql(), reason="needs the PostgreSQL test database")
+def test_a_postgresql_password_is_never_printed(app, database_url, tmp_path):
+    """Trust authentication ignores the password, so the test database takes any."""
+    secret = "sekrit-pass-word"
+    with_password = database_url.replace("postgres@", f"postgres:{secret}@", 1)
+    assert secret in with_password
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": with_password, "SECRET_KEY": SECRET_KEY,
+           "WIDGETAPI_ADMIN_PASSWORD": PASSWORD}
+    outputs = []
+    for args in ADMINISTRATION:
+        result = run([*widgetapi_command(), *args], env, tmp_path)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout + result.stderr)
+    with server_process(widgetapi_serve, env, tmp_path, unset=OWN_VARIABLES) as server:
+        outputs.append(server.output())
+    unreachable = with_password.replace("127.0.0.1:5432", "127.0.0.1:1")
+    result = run([*widgetapi_command(), "init-db"], {**env, "DATABASE_URL": unreachable}, tmp_path)
+    assert result.returncode == 2
+    outputs.append(result.stdout + result.stderr)
+    for output in outputs:
+        assert secret not in output
+        assert "postgres:***@127.0.0.1" in output, output
+
+
+# --- one clear line, exit status 2 -----------------------------------------------------------
+
+@pytest.mark.parametrize(("url", "mentions"), [
+    ("sqlite://widgetapi.db", "two slashes"),
+    ("sqlite:", "names no file"),
+    ("sqlite:///", "names no file"),
+    ("postgresql://", "names no database"),
+    ("postgresql://host:notaport/db", "port"),
+    ("postgresql://user:hunter2@host:99999/db", "port"),
+    ("mysql://user:hunter2@host/db", "mysql"),
+    ("garbage", "not a database URL"),
+    ("http://[::1", "not a database URL"),
+])
+@pytest.mark.parametrize("command", [["init-db"], ["serve", "--port", "0"], ["seed"]])
+def test_a_malformed_database_url_is_one_line(tmp_path, url, mentions, command):
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": url}
+    result = run([*widgetapi_command(), *command], env, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert mentions in lines[0]
+    assert "sqlite:///" in lines[0] and "postgresql://user:password@host" in lines[0]  # what valid looks like
+    assert "hunter2" not in result.stderr
+    assert result.stdout == ""
+    assert not list(tmp_path.glob("*.db"))
+
+
+@pytest.mark.parametrize("command", [["init-db"], ["serve", "--port", "0"]])
+def test_an_unreachable_database_is_one_line(tmp_path, command):
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": "postgresql://postgres:hunter2@127.0.0.1:1/test"}
+    result = run([*widgetapi_command(), *command], env, tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("widgetapi: cannot use the database postgresql://postgres:***@127.0.0.1:1/test")
+    assert "hunter2" not in result.stderr and "API:" not in result.stdout
+
+
+def test_a_port_in_use_is_one_line_and_no_banner(tmp_path):
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+           "SECRET_KEY": SECRET_KEY}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run([*widgetapi_command(), "serve", "--port", str(port)], env, tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""  # no "API: ..." as if serving
+    assert result.stderr.splitlines() == [
+        f"widgetapi: cannot listen on 127.0.0.1 port {port}: Address already in use "
+        "(is another server using it? choose another with --port)"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_the_server_quietly(tmp_path, stop):
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+           "SECRET_KEY": SECRET_KEY}
+    port = free_port()
+    process = subprocess.Popen([*widgetapi_command(), "serve", "--port", str(port)],
+                               env=environment(env, OWN_VARIABLES), cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until_healthy(f"http://127.0.0.1:{port}", process)
+        process.send_signal(stop)
+        stdout, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stderr.rstrip().endswith("widgetapi: stopped")
+    assert f"API:        http://127.0.0.1:{port}/api/v1" in stdout
+
+
+# --- hints that work as printed --------------------------------------------------------------
+
+def hinted_command(output: str) -> list[str]:
+    match = re.search(r"run `([^`]*) create-admin EMAIL`", output)
+    assert match, output
+    return [*shlex.split(match.group(1)), "create-admin", "hinted@example.com"]
+
+
+def test_the_serve_hint_works_as_printed(tmp_path):
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'hint.db'}",
+           "SECRET_KEY": SECRET_KEY}
+    with server_process(widgetapi_serve, env, tmp_path, cwd=tmp_path, unset=OWN_VARIABLES) as server:
+        output = server.output()
+    result = run(hinted_command(output), {**env, "WIDGETAPI_ADMIN_PASSWORD": PASSWORD}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Created administrator hinted@example.com" in result.stdout
+
+
+@pytest.mark.skipif(not (ROOT / ".venv").exists(), reason="no .venv: dev.py has not run in this checkout")
+def test_dev_py_runs_any_command_and_its_hint_works_as_printed(tmp_path):
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}",
+           "SECRET_KEY": SECRET_KEY}
+    version = run([sys.executable, "dev.py", "--version"], env, ROOT)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.splitlines()[-1].startswith("widgetapi ")  # after any install messages
+    seed = run([sys.executable, "dev.py", "seed"], env, ROOT)
+    assert seed.returncode == 2
+    assert f"run `{shlex.join([sys.executable, 'dev.py'])} create-admin EMAIL` first" in seed.stderr
+    result = run(hinted_command(seed.stderr), {**env, "WIDGETAPI_ADMIN_PASSWORD": PASSWORD}, ROOT)
+    assert result.returncode == 0, result.stderr
+    assert run([sys.executable, "dev.py", "seed", "--count", "2"], env, ROOT).returncode == 0
+
+
+def test_scripts_without_widgetapi_installed_run_through_dev_py(tmp_path):
+    """`python3 scripts/seed.py` with a Python that lacks widgetapi (e.g. the system's)."""
+    if not (ROOT / ".venv").exists():
+        pytest.skip("no .venv: dev.py has not been run in this checkout")
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=TIMEOUT)
+    python = bare / "bin" / "python"
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'bare.db'}",
+           "SECRET_KEY": SECRET_KEY, "WIDGETAPI_ADMIN_PASSWORD": PASSWORD}
+    result = run([str(python), str(ROOT / "scripts" / "create_admin.py"), "bare@example.com"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    result = run([str(python), str(ROOT / "scripts" / "seed.py"), "--count", "2"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Added 2 widgets" in result.stdout
+
+
+@pytest.mark.skipif(not (ROOT / ".venv").exists(), reason="no .venv: dev.py has not run in this checkout")
+def test_ctrl_c_on_dev_py_serve_stops_both_quietly(tmp_path):
+    """A terminal's Ctrl-C goes to the whole foreground process group: dev.py and the server."""
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+           "SECRET_KEY": SECRET_KEY}
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "dev.py", "serve", "--port", str(port)], cwd=ROOT,
+                               env=environment(env, OWN_VARIABLES), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert wait_until_healthy(f"http://127.0.0.1:{port}", process)
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert "widgetapi: stopped" in stderr

@@ -61,10 +61,11 @@ def _deadline(days: int, as_date: bool, separator: str, offset: str) -> str:
 def config(config: Config, tmp_path: Path) -> Config:
     # Tokens that outlive the run: the conftest's five seconds are for expiry tests. EdDSA, so
     # that /.well-known/jwks.json has keys to check against the spec (its HS256 404 and HS256
-    # tokens are tested elsewhere).
+    # tokens are tested elsewhere). Metrics on, so /metrics is checked too (its 404 is tested
+    # elsewhere).
     private_key, _ = key_pair(tmp_path)
     return dataclasses.replace(config, token_expire_seconds=3600, jwt_algorithm="EdDSA",
-                               jwt_private_key_file=str(private_key))
+                               jwt_private_key_file=str(private_key), metrics_enabled=True)
 
 
 # The document the app serves (tests/test_spec.py holds the two equal). Loaded here rather

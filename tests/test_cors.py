@@ -27,7 +27,7 @@ def test_a_preflight_from_an_allowed_origin_is_allowed_without_a_token(testapp: 
     response = preflight(testapp, FRONT_END)
     assert response.status_int == 200
     assert response.headers["Access-Control-Allow-Origin"] == FRONT_END
-    assert set(response.headers["Access-Control-Allow-Methods"].split(", ")) == {"GET", "POST"}
+    assert set(response.headers["Access-Control-Allow-Methods"].split(", ")) == {"GET", "HEAD", "POST"}
     assert response.headers["Access-Control-Allow-Headers"] == "authorization, content-type"
     assert "Origin" in response.headers["Vary"]
 
@@ -43,7 +43,7 @@ def test_responses_to_an_allowed_origin_expose_the_api_headers(testapp: webtest.
     response = testapp.get("/api/v1/widgets", headers={**user_headers, "Origin": FRONT_END}, status=200)
     assert response.headers["Access-Control-Allow-Origin"] == FRONT_END
     exposed = {h.strip() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
-    assert exposed == {"Location", "Link", "Total-Count", "WWW-Authenticate"}
+    assert exposed == {"Location", "Link", "Total-Count", "WWW-Authenticate", "X-Request-ID"}
     assert "Access-Control-Allow-Credentials" not in response.headers  # bearer tokens, not cookies
 
 

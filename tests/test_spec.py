@@ -2,6 +2,7 @@
 routes the app has, and says the limits the server enforces."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import falcon
@@ -12,6 +13,7 @@ import yaml
 from conftest import server_path
 from openapi_spec_validator import validate
 
+from widgetapi.config import Config
 from widgetapi.spec import load_spec
 from widgetapi.validation import Validator
 
@@ -31,27 +33,49 @@ def test_yaml_and_json_serve_the_same_document(testapp: webtest.TestApp) -> None
     assert as_json.json["openapi"].startswith("3.")
 
 
-def app_operations(app: falcon.App) -> set[tuple[str, str]]:
-    """(method, path) for every responder the app's router has, Falcon's defaults left out."""
-    found = set()
+def app_responders(app: falcon.App) -> dict[tuple[str, str], str]:
+    """(method, path) -> responder name for every responder the app's router has, Falcon's
+    defaults left out."""
+    found = {}
     for route in falcon.inspect.inspect_routes(app):
         for method in route.methods:
             if method.method in HTTP_METHODS and not method.internal:
-                found.add((method.method, route.path))
+                found[(method.method, route.path)] = method.function_name
     return found
 
 
+def app_operations(app: falcon.App) -> set[tuple[str, str]]:
+    """The documented operations: HEAD answered by a route's GET responder is said once, in
+    the spec's description, rather than as a second operation on every path."""
+    responders = app_responders(app)
+    return {(method, path) for (method, path), name in responders.items()
+            if not (method == "HEAD" and responders.get(("GET", path)) == name)}
+
+
 def spec_operations() -> set[tuple[str, str]]:
-    return {(method.upper(), server_path(path) + path)
+    return {(method.upper(), (server_path(path) + path).rstrip("/") or "/")  # the index is /api/v1
             for path, item in load_spec()["paths"].items()
             for method in item if method.upper() in HTTP_METHODS}
+
+
+@pytest.fixture
+def config(config: Config) -> Config:
+    return dataclasses.replace(config, metrics_enabled=True)  # so that /metrics is a route
 
 
 def test_the_spec_documents_every_route_and_no_other(app: falcon.App) -> None:
     actual = app_operations(app)
     assert ("GET", "/api/v1/widgets/{name}") in actual  # the inspection sees the real routes
+    assert ("GET", "/metrics") in actual
     assert ("GET", "/.well-known/jwks.json") in actual  # and those outside /api/v1
     assert spec_operations() == actual
+
+
+def test_every_get_route_answers_head_with_the_same_responder(app: falcon.App) -> None:
+    responders = app_responders(app)
+    gets = {path: name for (method, path), name in responders.items() if method == "GET"}
+    assert len(gets) >= 8
+    assert {path: responders.get(("HEAD", path)) for path in gets} == gets
 
 
 def test_every_operation_is_documented_for_users(app: falcon.App) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import falcon
+import falcon.inspect
 
 from widgetapi.auth import Authentication
 from widgetapi.clients import ClientMiddleware
@@ -12,12 +13,14 @@ from widgetapi.cors import CORS
 from widgetapi.db import ConnectionPerRequest, open_database
 from widgetapi.errors import ERROR_HANDLERS, serialize_error
 from widgetapi.keys import KeyRing
+from widgetapi.logs import RequestLog, configure_logging
+from widgetapi.metrics import Metrics, MetricsEndpoint
 from widgetapi.passwords import limit_hashing
 from widgetapi.purge import OpportunisticPurge
 from widgetapi.resources.account import CurrentUser, Password
 from widgetapi.resources.auth import Login, Logout, LogoutEverywhere, Registration
 from widgetapi.resources.keys import PublicKeys
-from widgetapi.resources.service import Health, Spec
+from widgetapi.resources.service import Health, Index, Spec
 from widgetapi.resources.sessions import Sessions
 from widgetapi.resources.ui import SwaggerUI, assets_directory
 from widgetapi.resources.users import Users
@@ -28,9 +31,24 @@ from widgetapi.validation import Validator
 API = "/api/v1"
 
 
+class Router(falcon.routing.DefaultRouter):
+    """Falcon's router, with HEAD answered by the GET responder of every route that has one
+    (Falcon leaves the body out for HEAD): the same work, so a probe costs what a GET does."""
+
+    def map_http_methods(self, resource: object, **kwargs: Any) -> Any:
+        methods: dict[str, Any] = super().map_http_methods(resource, **kwargs)
+        if "GET" in methods:
+            methods.setdefault("HEAD", methods["GET"])
+        return methods
+
+
+falcon.inspect.register_router(Router)(falcon.inspect.inspect_compiled_router)  # for the spec tests
+
+
 def create_app(config: Config) -> falcon.App:
     """A WSGI app serving the API from the database in `config`; models bind to it,
     so a process serves one database."""
+    configure_logging(config.log_format)
     keys = KeyRing.from_config(config)  # first: a key that cannot be used stops everything
     db = open_database(config.database_url, max_connections=config.database_pool_size)
     validator = Validator(load_spec())
@@ -44,7 +62,11 @@ def create_app(config: Config) -> falcon.App:
     ]
     if config.cors_allow_origins:
         middleware.insert(0, CORS(config.cors_allow_origins))
-    app = falcon.App(middleware=middleware)
+    if config.metrics_enabled:
+        middleware.insert(0, Metrics(db))
+    middleware.insert(0, RequestLog())  # first in, last out: its line sees the final response
+    app = falcon.App(middleware=middleware, router=Router())
+    app.req_options.strip_url_path_trailing_slash = True  # /api/v1/widgets/ is /api/v1/widgets
 
     app.add_route(f"{API}/auth/register", Registration(config, validator, keys))
     app.add_route(f"{API}/auth/login", Login(config, validator, keys))
@@ -62,12 +84,15 @@ def create_app(config: Config) -> falcon.App:
     app.add_route(f"{API}/users", users)
     app.add_route(f"{API}/users/{{public_id}}", users, suffix="item")
     app.add_route(f"{API}/users/{{public_id}}/logout-all", users, suffix="logout_all")
-    app.add_route(f"{API}/health", Health(db))
+    app.add_route(API, Index(API))
+    app.add_route(f"{API}/health", Health())
     spec = Spec()
     app.add_route(f"{API}/openapi.yaml", spec, suffix="yaml")
     app.add_route(f"{API}/openapi.json", spec, suffix="json")
     app.add_route(f"{API}/ui", SwaggerUI(f"{API}/ui", f"{API}/openapi.json"))
     app.add_static_route(f"{API}/ui", assets_directory())
+    if config.metrics_enabled:
+        app.add_route("/metrics", MetricsEndpoint(db, config.metrics_directory))
     app.add_route("/.well-known/jwks.json", PublicKeys(keys))
 
     app.set_error_serializer(serialize_error)

@@ -10,6 +10,7 @@ from falcon.util.uri import parse_query_string
 MAX_BODY_BYTES = 64 * 1024
 TOO_LARGE = f"The body must be at most {MAX_BODY_BYTES} bytes"
 FORM = "application/x-www-form-urlencoded"
+JSON_AS_FORM = f"The body looks like JSON: send it with Content-Type: {falcon.MEDIA_JSON}"
 
 
 def read_body(req: falcon.Request) -> dict[str, Any]:
@@ -50,6 +51,8 @@ def _parse_form(raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise falcon.HTTPBadRequest(description="The form body is not valid UTF-8") from None
+    if text.lstrip().startswith(("{", "[")):  # curl -d '{...}' without -H 'Content-Type: ...'
+        raise falcon.HTTPBadRequest(description=JSON_AS_FORM)
     return parse_query_string(text, keep_blank=True, csv=False)
 
 

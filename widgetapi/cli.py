@@ -1,46 +1,102 @@
-"""The `widgetapi` command: serve, init-db, create-admin, seed, purge-tokens."""
+"""The `widgetapi` command: serve, init-db, create-admin, seed, purge-tokens.
+
+Every command names the database it uses (an SQLite file by its absolute path, any other URL
+with its password masked), and whatever an operator can fix (the environment, the input, a
+database that cannot be used, a port in use) is one line on stderr and exit status 2.
+"""
 from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import os
+import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-import peewee
-
-from widgetapi import keys, operations
+from widgetapi import __version__, keys, operations
 from widgetapi.config import INSECURE_DEV_KEY, JWT_ALGORITHMS, Config, ConfigError
+from widgetapi.db import describe_database
+from widgetapi.logs import configure_logging
 
-log = logging.getLogger("widgetapi")
+# Every variable a command may read, and what it means (see the README's Configuration).
+ENVIRONMENT = {
+    "WIDGETAPI_ENV": "development, testing or production (default: development)",
+    "DATABASE_URL": "sqlite:///relative.db, sqlite:////absolute.db or "
+                    "postgresql://user:password@host:5432/db (default: sqlite:///widgetapi.db, "
+                    "in the current directory)",
+    "SECRET_KEY": "the key that signs tokens; production needs 32+ characters (default: a development key)",
+    "SECRET_KEY_PREVIOUS": "comma-separated older keys that still verify tokens (default: none)",
+    "JWT_ALGORITHM": "HS256 or EdDSA (default: HS256)",
+    "JWT_PRIVATE_KEY_FILE": "the Ed25519 private key (PEM) for EdDSA (default: none)",
+    "JWT_PREVIOUS_PUBLIC_KEY_FILES": "comma-separated Ed25519 public keys that still verify (default: none)",
+    "TOKEN_ISSUER": "the iss of tokens (default: widgetapi)",
+    "TOKEN_AUDIENCE": "the aud of tokens (default: widgetapi)",
+    "TOKEN_EXPIRE_SECONDS": "token lifetime (default: production 3600, development 900, testing 5)",
+    "BCRYPT_LOG_ROUNDS": "bcrypt cost, 4-31 (default: production 12, otherwise 4)",
+    "CORS_ALLOW_ORIGINS": "comma-separated origins allowed to call the API from a browser (default: none)",
+    "DATABASE_POOL_SIZE": "database connections per process (default: 5; serve sets --threads + 1)",
+    "LOG_FORMAT": "text or json, one object a line (default: text)",
+    "METRICS_ENABLED": "true to serve GET /metrics for Prometheus (default: false)",
+    "WIDGETAPI_ADMIN_PASSWORD": "the new administrator's password (default: asked on the terminal)",
+}
+DATABASE_ONLY = ("WIDGETAPI_ENV", "DATABASE_URL")
+SERVER = tuple(name for name in ENVIRONMENT if name != "WIDGETAPI_ADMIN_PASSWORD")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults after each option's help; the environment epilog kept as written."""
+
+
+def _environment(names: Sequence[str]) -> str:
+    width = max(len(name) for name in names)
+    lines = [f"  {name.ljust(width)}  {ENVIRONMENT[name]}" for name in names]
+    return "environment variables read:\n" + "\n".join(lines) + (
+        "\n\nThe configuration is checked as a whole: in production every command needs SECRET_KEY.")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="widgetapi", description="The widgetapi server and its tools.")
+    parser = argparse.ArgumentParser(
+        prog="widgetapi", description="The widgetapi server and its tools.", formatter_class=_HelpFormatter,
+        epilog=f"Run `widgetapi COMMAND --help` for a command's options.\n\n{_environment(SERVER)}")
+    parser.add_argument("--version", action="version", version=f"widgetapi {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="create missing tables and serve the API with waitress")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--threads", type=int, default=4)
+    def command(name: str, summary: str, reads: Sequence[str], description: str = "") -> Any:
+        return commands.add_parser(name, help=summary, description=description or summary,
+                                   formatter_class=_HelpFormatter, epilog=_environment(reads))
 
-    commands.add_parser("init-db", help="create missing tables and bring older ones up to date")
+    serve = command("serve", "create missing tables and serve the API with waitress", SERVER,
+                    "Creates missing tables (as init-db does), then serves the API with waitress "
+                    "until Ctrl-C or SIGTERM.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port to listen on (0: any free port)")
+    serve.add_argument("--threads", type=int, default=4,
+                       help="requests served at once; the database pool gets one connection more")
 
-    admin = commands.add_parser(
-        "create-admin", help="create an administrator, or promote an existing user",
-        description="The password comes from WIDGETAPI_ADMIN_PASSWORD, or a prompt.")
-    admin.add_argument("email")
+    command("init-db", "create missing tables and bring older ones up to date", DATABASE_ONLY,
+            "Creates missing tables and brings tables made by an earlier version up to date, keeping "
+            "their data. Safe on a database in use, and to run again.")
 
-    seed = commands.add_parser("seed", help="add sample widgets owned by an administrator")
-    seed.add_argument("--count", type=int, default=10)
+    admin = command("create-admin", "create an administrator, or promote an existing user",
+                    (*DATABASE_ONLY, "BCRYPT_LOG_ROUNDS", "WIDGETAPI_ADMIN_PASSWORD"),
+                    "Creates the user as an administrator, the password coming from WIDGETAPI_ADMIN_PASSWORD "
+                    "or a prompt; or promotes an existing user, whose password stays as it is.")
+    admin.add_argument("email", help="the administrator's email address")
 
-    commands.add_parser("purge-tokens", help="remove the sessions of tokens that have expired")
+    seed = command("seed", "add sample widgets owned by an administrator", DATABASE_ONLY)
+    seed.add_argument("--count", type=int, default=10, help="how many widgets to add")
+
+    command("purge-tokens", "remove the sessions of tokens that have expired", DATABASE_ONLY,
+            "Removes the sessions (and logouts) of tokens that have expired anyway (each server "
+            "process also does it in the background); for a schedule, e.g. hourly from cron.")
 
     gen_key = commands.add_parser(
         "gen-key", help="print a new SECRET_KEY, or write a new Ed25519 key pair for EdDSA",
+        formatter_class=_HelpFormatter, epilog="environment variables read: none",
         description="HS256 (the default) prints a new random secret for SECRET_KEY. EdDSA writes a new "
                     "Ed25519 key pair as PEM files (the private key readable by its owner alone) and "
                     "prints the settings that use it. Existing files are never overwritten. Reads no "
@@ -55,26 +111,48 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _port(value: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 65535, not {value!r}")
+    return int(value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config: Config | None = None
     try:
         # gen-key makes the key a production environment refuses to start without
         config = Config() if args.command == "gen-key" else Config.from_env()
-        return COMMANDS[args.command](config, args)
-    except (ConfigError, operations.OperationFailed) as error:
-        print(f"widgetapi: {error}", file=sys.stderr)
+        configure_logging(config.log_format)
+        return int(COMMANDS[args.command](config, args))
+    except operations.OPERATOR_ERRORS as error:
+        print(f"widgetapi: {operations.explain(error, config.database_url if config else None)}",
+              file=sys.stderr)
         return 2
-    except (peewee.DatabaseError, peewee.InterfaceError) as error:  # unreachable, unopenable
-        print(f"widgetapi: cannot use the database: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:  # Ctrl-C before serving, or at a prompt
+        print("\nwidgetapi: interrupted", file=sys.stderr)
+        return 130
+
+
+def launcher() -> str:
+    """How to run another widgetapi command, as printed in hints that must work as printed:
+    what dev.py says it was started as (`python dev.py`), `widgetapi` when this very command
+    is on PATH, else the command's full path."""
+    started_as = os.environ.get("WIDGETAPI_LAUNCHER")  # set by dev.py for the command it runs
+    if started_as:
+        return started_as
+    script = Path(sys.executable).with_name("widgetapi.exe" if os.name == "nt" else "widgetapi")
+    if not script.exists():
+        return f"{sys.executable} -m widgetapi.cli"
+    on_path = shutil.which("widgetapi")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "widgetapi"
+    return str(script)
 
 
 def serve(config: Config, args: argparse.Namespace) -> int:
-    import waitress
-
     from widgetapi.app import create_app
-    from widgetapi.server import waitress_options
+    from widgetapi.server import create_server, waitress_options
 
     if args.threads < 1:
         raise ConfigError("--threads must be 1 or more")
@@ -82,23 +160,37 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     config = replace(config, database_pool_size=args.threads + 1)
     app = create_app(config)
     operations.init_db()
-    base = f"http://{args.host}:{args.port}/api/v1"
-    print(f"widgetapi ({config.env}) on {config.database_url}", flush=True)
+    try:  # listen first: nothing says "serving" unless it is
+        # waitress.serve's hook for making the server is ours already: made here, not by serve
+        options = {name: value for name, value in waitress_options(args.threads).items() if name != "_server"}
+        server: Any = create_server(app, host=args.host, port=args.port, **options)
+    except OSError as error:
+        raise operations.OperationFailed(
+            f"cannot listen on {args.host} port {args.port}: {error.strerror or error} "
+            "(is another server using it? choose another with --port)") from None
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    base = f"http://{host}:{server.effective_port}/api/v1"
+    print(f"widgetapi {__version__} ({config.env}) on {describe_database(config.database_url)}", flush=True)
     print(f"API:        {base}", flush=True)
     print(f"Swagger UI: {base}/ui", flush=True)
     if config.secret_key == INSECURE_DEV_KEY:
         print("Signing tokens with the built-in development key: set SECRET_KEY for real use", flush=True)
     if not operations.has_administrator():
-        print(f"No administrator yet, so nobody can write widgets: {operations.MAKE_ADMIN}", flush=True)
-    # falcon types start_response more narrowly than the WSGI stubs do
-    waitress.serve(app, host=args.host, port=args.port,  # type: ignore[arg-type]
-                   **waitress_options(args.threads))
+        print(f"No administrator yet, so nobody can write widgets: run `{launcher()} create-admin EMAIL`",
+              flush=True)
+    signal.signal(signal.SIGTERM, _stop)
+    server.run()  # until Ctrl-C or SIGTERM: waitress then closes its sockets and returns
+    print("widgetapi: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def init_db(config: Config, args: argparse.Namespace) -> int:
     operations.open_and_init(config)
-    print(f"Tables ready in {config.database_url}")
+    print(f"Tables ready in {describe_database(config.database_url)}")
     return 0
 
 
@@ -106,12 +198,13 @@ def create_admin(config: Config, args: argparse.Namespace) -> int:
     operations.open_and_init(config)
     outcome = operations.create_admin(config, args.email, lambda: _admin_password())
     email = args.email.strip().lower()
+    where = describe_database(config.database_url)
     if outcome == operations.CREATED:
-        print(f"Created administrator {email}")
+        print(f"Created administrator {email} in {where}")
     elif outcome == operations.PROMOTED:
-        print(f"Promoted existing user to administrator: {email}")
+        print(f"Promoted existing user to administrator: {email} in {where}")
     else:
-        print(f"{email} is already an administrator")
+        print(f"{email} is already an administrator in {where}")
     return 0
 
 
@@ -121,23 +214,31 @@ def _admin_password() -> str:
         return password
     if not sys.stdin.isatty():
         raise operations.OperationFailed("set WIDGETAPI_ADMIN_PASSWORD or run in a terminal to be asked")
-    password = getpass.getpass("Password: ")
-    if getpass.getpass("Password again: ") != password:
+    try:
+        password = getpass.getpass("Password: ")
+        again = getpass.getpass("Password again: ")
+    except EOFError:
+        raise operations.OperationFailed("no password given") from None
+    if again != password:
         raise operations.OperationFailed("the passwords do not match")
     return password
 
 
 def seed(config: Config, args: argparse.Namespace) -> int:
     operations.open_and_init(config)
+    if not operations.has_administrator():
+        raise operations.OperationFailed(
+            f"no administrator yet: run `{launcher()} create-admin EMAIL` first")
     names = operations.seed(args.count)
-    print(f"Added {len(names)} widgets" + (f": {', '.join(names)}" if names else ""))
+    where = describe_database(config.database_url)
+    print(f"Added {len(names)} widgets to {where}" + (f": {', '.join(names)}" if names else ""))
     return 0
 
 
 def purge_tokens(config: Config, args: argparse.Namespace) -> int:
     operations.open_and_init(config)
     count = operations.purge_tokens()
-    print(f"Removed {count} expired sessions")
+    print(f"Removed {count} expired sessions from {describe_database(config.database_url)}")
     return 0
 
 

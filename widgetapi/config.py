@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ENVIRONMENTS = ("development", "testing", "production")
+LOG_FORMATS = ("text", "json")
 MIN_SECRET_KEY_LENGTH = 32
 MIN_SECRET_KEY_DISTINCT_CHARACTERS = 8
 JWT_ALGORITHMS = ("HS256", "EdDSA")
@@ -41,6 +42,12 @@ class Config:
     database_pool_size: int = 5
     # How often a process purges the sessions of expired tokens, in the background.
     purge_interval_seconds: int = 600
+    # Request and error logs: `text` lines or one JSON object a line.
+    log_format: str = "text"
+    metrics_enabled: bool = False
+    # Set (by widgetapi.gunicorn_conf) when several processes serve: metrics are added up
+    # from the files each process writes there (prometheus_client's multiprocess mode).
+    metrics_directory: str | None = None
     # Peers (addresses or CIDR ranges) whose X-Forwarded-For/-Proto/-Host are believed.
     trusted_proxies: tuple[str, ...] = ()
     # Throttling (widgetapi/throttle.py): failed logins per email and client address before a
@@ -96,6 +103,9 @@ class Config:
             bcrypt_log_rounds=_whole_number(environ, "BCRYPT_LOG_ROUNDS", defaults, 4, 31),
             cors_allow_origins=_list(origins),
             database_pool_size=_whole_number(environ, "DATABASE_POOL_SIZE", defaults, 2, 1000),
+            log_format=_choice(environ, "LOG_FORMAT", LOG_FORMATS),
+            metrics_enabled=_choice(environ, "METRICS_ENABLED", ("false", "true")) == "true",
+            metrics_directory=environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
             trusted_proxies=_trusted_proxies(environ.get("TRUSTED_PROXIES", "")),
             login_max_failures=_whole_number(environ, "LOGIN_MAX_FAILURES", _THROTTLE_DEFAULTS, 1, 10**6),
             auth_rate_per_minute=_whole_number(environ, "AUTH_RATE_PER_MINUTE", _THROTTLE_DEFAULTS, 1, 10**6),
@@ -195,3 +205,11 @@ def _whole_number(
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
     return int(raw)
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """The variable's value, one of `choices` (the first is the default)."""
+    raw = environ.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw

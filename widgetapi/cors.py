@@ -4,7 +4,7 @@ from __future__ import annotations
 import falcon
 
 # Browsers hide response headers from scripts unless they are exposed.
-EXPOSED_HEADERS = ["Location", "Link", "Total-Count", "WWW-Authenticate"]
+EXPOSED_HEADERS = ["Location", "Link", "Total-Count", "WWW-Authenticate", "X-Request-ID"]
 
 
 class CORS(falcon.CORSMiddleware):

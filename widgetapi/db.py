@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import falcon
 import peewee
@@ -54,17 +55,65 @@ PG_CONNECTION_DEFAULTS = {
 # What a request sees when the database cannot serve it: the API answers 503.
 UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded)
 
+POSTGRESQL_SCHEMES = ("postgres", "postgresql")
+VALID_URLS = ("sqlite:///relative/path.db (three slashes), sqlite:////absolute/path.db (four) "
+              "or postgresql://user:password@host:5432/database")
+
+
+def check_database_url(url: str) -> None:
+    """Raise ConfigError, in one line that shows valid URLs, unless `url` names a database
+    the way open_database reads it. The URL in the message has its password masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is not None and parts.scheme in POSTGRESQL_SCHEMES:
+        try:
+            parts.port  # noqa: B018 -- a port that is not a number raises ValueError here
+        except ValueError:
+            raise ConfigError(f"DATABASE_URL {describe_database(url)!r} has a port that is not a number "
+                              f"from 1 to 65535: use {VALID_URLS}") from None
+    if parts is not None and parts.scheme == "sqlite":
+        if parts.netloc:  # sqlite://name.db: the name lands where a host goes
+            problem = "has two slashes after sqlite: where a file needs three"
+        else:
+            problem = "" if parts.path.strip("/") else "names no file"
+    elif parts is not None and parts.scheme in POSTGRESQL_SCHEMES:
+        problem = "" if parts.path.strip("/") else "names no database"
+    elif parts is not None and parts.scheme:
+        problem = f"has the unsupported scheme {parts.scheme}://"
+    else:
+        problem = "is not a database URL"
+    if problem:
+        raise ConfigError(f"DATABASE_URL {describe_database(url)!r} {problem}: use {VALID_URLS}")
+
+
+def describe_database(url: str) -> str:
+    """How to show a database URL to people: an SQLite file by its absolute path, any
+    other URL with its password masked as ***. The one place that prints a URL."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a malformed URL)"
+    if parts.scheme == "sqlite" and not parts.netloc and parts.path.strip("/"):
+        name = parts.path[1:]
+        return name if name == ":memory:" else str(Path(name).resolve())
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not (at and ":" in userinfo):
+        return url
+    masked = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    return url.replace(parts.netloc, masked, 1)
+
 
 def open_database(url: str, max_connections: int = 5) -> peewee.Database:
     """Open the database named by a URL and bind the models to it, with a pool of at most
-    `max_connections` (one per server thread, plus one for background work)."""
-    scheme = urlparse(url).scheme
-    if scheme == "sqlite":
+    `max_connections` (one per server thread, plus one for background work). A malformed
+    URL is a ConfigError."""
+    check_database_url(url)
+    if urlsplit(url).scheme == "sqlite":
         db = _open_sqlite(url, max_connections)
-    elif scheme in ("postgres", "postgresql"):
-        db = _open_postgresql(url, max_connections)
     else:
-        raise ConfigError(f"DATABASE_URL must start with sqlite:// or postgresql://, not {url!r}")
+        db = _open_postgresql(url, max_connections)
     close_database()
     database.initialize(db)
     return db
@@ -88,8 +137,6 @@ def _open_postgresql(url: str, max_connections: int) -> peewee.Database:
     if importlib.util.find_spec("psycopg") is None:
         raise ConfigError("PostgreSQL needs its driver: pip install 'widgetapi[postgres]'")
     params: dict[str, Any] = db_url.parse(url, unquote_password=True, unquote_user=True)
-    if not params.get("database"):
-        raise ConfigError(f"DATABASE_URL names no database: {url!r}")
     for name, value in PG_CONNECTION_DEFAULTS.items():
         params.setdefault(name, value)
     options = str(params.get("options") or "")

@@ -281,3 +281,24 @@ def create_tables() -> None:
     Run it through operations.init_db, which also brings older tables up to date."""
     with database.connection_context():
         database.create_tables(MODELS, safe=True)
+
+
+def check_tables() -> None:
+    """Raise peewee.DatabaseError unless the service can use its tables: each one there with
+    the columns the models expect, and the database writable. Cheap enough for every health
+    check: empty reads, and on SQLite a write that is rolled back."""
+    for model in MODELS:
+        model.select().limit(0).execute()
+    db = database.obj
+    if isinstance(db, peewee.SqliteDatabase):
+        # A file this process may not write opens read-only without a word; reads work
+        # and every write fails. Writing the header's user_version as it is, then rolling
+        # back, shows it without changing anything.
+        db.execute_sql("BEGIN IMMEDIATE")
+        try:
+            version = int(db.execute_sql("PRAGMA user_version").fetchone()[0])
+            db.execute_sql(f"PRAGMA user_version = {version}")
+        finally:
+            db.execute_sql("ROLLBACK")
+    elif db.execute_sql("SHOW transaction_read_only").fetchone()[0] == "on":
+        raise peewee.OperationalError("the database is read-only (transaction_read_only is on)")

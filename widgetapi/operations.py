@@ -8,8 +8,8 @@ import peewee
 
 from widgetapi import counters
 from widgetapi.accounts import promote
-from widgetapi.config import Config
-from widgetapi.db import database, open_database
+from widgetapi.config import Config, ConfigError
+from widgetapi.db import UNAVAILABLE, database, describe_database, open_database
 from widgetapi.deadlines import WATCHDOG
 from widgetapi.migrations import apply_migrations
 from widgetapi.models import User, Widget, create_tables
@@ -22,6 +22,20 @@ from widgetapi.validation import Validator
 
 class OperationFailed(Exception):
     """An operator's request that cannot be carried out; the message says why."""
+
+
+# What an operator can fix (the environment, the input, the database), as opposed to a bug:
+# the command line and the WSGI entry point say these in one line, never with a traceback.
+OPERATOR_ERRORS = (ConfigError, OperationFailed, peewee.DatabaseError, *UNAVAILABLE)
+
+
+def explain(error: BaseException, database_url: str | None = None) -> str:
+    """One line for the operator: what went wrong, naming the database (password masked)."""
+    if isinstance(error, (ConfigError, OperationFailed)):
+        return str(error)
+    reason = " ".join(str(error).split()) or type(error).__name__  # drivers' messages span lines
+    where = f" {describe_database(database_url)}" if database_url else ""
+    return f"cannot use the database{where}: {reason}"
 
 
 # Any fixed number: PostgreSQL advisory lock taken while the schema is prepared, so that
@@ -49,8 +63,12 @@ def init_db() -> None:
     """Create missing tables and apply migrations to older ones; safe to run on a database
     that has data, and from several processes at once."""
     # Unbounded, unlike requests: another process may hold the lock while it migrates, and
-    # a migration of a large table takes as long as it takes.
-    with WATCHDOG.lifted(), database.connection_context(), database.atomic():
+    # a migration of a large table takes as long as it takes. SQLite: the write lock up
+    # front, or two processes that both read the schema would both try to upgrade to
+    # writing and one would fail at once ("database is locked").
+    on_sqlite = isinstance(database.obj, peewee.SqliteDatabase)
+    with WATCHDOG.lifted(), database.connection_context(), \
+            database.atomic(**({"lock_type": "IMMEDIATE"} if on_sqlite else {})):
         if isinstance(database.obj, peewee.PostgresqlDatabase):
             database.execute_sql("SET LOCAL statement_timeout = 0")
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import falcon
 import peewee
 
+from widgetapi import metrics
 from widgetapi.body import read_body
 from widgetapi.config import Config
 from widgetapi.errors import Unauthorized
@@ -18,6 +20,7 @@ from widgetapi.keys import KeyRing
 from widgetapi.models import Session, User
 from widgetapi.passwords import PasswordHashingBusy, check_password, hash_password, needs_rehash
 from widgetapi.throttle import (
+    TooManyAttempts,
     check_lockout,
     record_failed_password_check,
     record_successful_login,
@@ -119,10 +122,28 @@ class Registration(TokenIssuer):
         self._respond_with_token(resp, token, "successfully registered")
 
 
+@contextlib.contextmanager
+def counted_as_throttled_login() -> Iterator[None]:
+    """A login refused with 429 counts as `throttled` in the metrics."""
+    try:
+        yield
+    except TooManyAttempts:
+        metrics.login("throttled")
+        raise
+
+
+def counted_as_throttled(hook: Callable[..., None]) -> Callable[..., None]:
+    """A falcon.before hook whose 429 counts as a throttled login."""
+    def counted(req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
+        with counted_as_throttled_login():
+            hook(req, resp, resource, params)
+    return counted
+
+
 class Login(TokenIssuer):
     auth_required = False
 
-    @falcon.before(throttled("login"))
+    @falcon.before(counted_as_throttled(throttled("login")))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_body(req)
         if not body and (req.auth or "").lower().startswith("basic "):
@@ -130,7 +151,8 @@ class Login(TokenIssuer):
         body = credentials(body)
         self._validator.validate(LOGIN, body)
         email, address, rounds = body["email"], req.context.client.address, self._config.bcrypt_log_rounds
-        check_lockout(email, address)
+        with counted_as_throttled_login():
+            check_lockout(email, address)
         user = User.by_email(email)
         # Stamped when the user was read, before the slow password check: a revocation
         # (logout everywhere, password change, disabling) that commits meanwhile moves the
@@ -139,8 +161,10 @@ class Login(TokenIssuer):
         password_hash = user.password_hash if user else None
         matches = check_password(body["password"], password_hash, rounds)
         if not matches or user is None:
+            metrics.login("failed")
             record_failed_password_check(self._config, email, address)
             raise Unauthorized("email or password does not match")
+        metrics.login("ok")
         record_successful_login(email, address)
         if needs_rehash(user.password_hash, rounds):
             with contextlib.suppress(PasswordHashingBusy):  # then at a later login

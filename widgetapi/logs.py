@@ -1,0 +1,136 @@
+"""Logging: one line per request, an `X-Request-ID` on every response, and that id on every
+record logged while the request is served, as text or as one JSON object a line.
+
+widgetapi's loggers get their own handler here, set up by create_app, so the lines look the
+same whichever server runs the app (`widgetapi serve`, waitress-serve, gunicorn) and never
+come out twice through a handler the server put on the root logger.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+import falcon
+
+REQUEST_ID_HEADER = "X-Request-ID"
+MAX_REQUEST_ID_LENGTH = 128
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]+")
+NO_REQUEST = "-"
+NO_ROUTE = "(no route)"  # unknown paths and static files: one name, so labels stay few
+
+# Loggers whose records go through widgetapi's handler (waitress: `widgetapi serve`'s server).
+LOGGERS = ("widgetapi", "waitress")
+# The fields of an access line, as JSON keys.
+ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "user")
+
+_current_request_id: ContextVar[str] = ContextVar("widgetapi_request_id", default=NO_REQUEST)
+access_log = logging.getLogger("widgetapi.access")
+
+
+def request_id_for(sent: str | None) -> str:
+    """The client's own request id when it is 1-128 of letters, digits, `-`, `_` and `.`;
+    else a new one."""
+    if sent and len(sent) <= MAX_REQUEST_ID_LENGTH and _REQUEST_ID.fullmatch(sent):
+        return sent
+    return uuid.uuid4().hex
+
+
+class RequestLog:
+    """Falcon middleware, first in line: gives the request its id (on the response and on
+    every record logged meanwhile) and logs one line when the response is ready."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        request_id = request_id_for(req.get_header(REQUEST_ID_HEADER))
+        req.context.request_id = request_id
+        req.context.log_token = _current_request_id.set(request_id)
+        req.context.started = time.perf_counter()
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response,
+                         resource: object, req_succeeded: bool) -> None:
+        resp.set_header(REQUEST_ID_HEADER, req.context.request_id)
+        milliseconds = round((time.perf_counter() - req.context.started) * 1000, 1)
+        user = getattr(req.context, "user", None)
+        public_id = str(user.public_id) if user is not None else None
+        route = req.uri_template or NO_ROUTE
+        status = resp.status_code
+        access_log.info("%s %s %d %.1fms%s", req.method, route, status, milliseconds,
+                        f" user={public_id}" if public_id else "",
+                        extra={"method": req.method, "route": route, "status": status,
+                               "duration_ms": milliseconds, "user": public_id})
+        _current_request_id.reset(req.context.log_token)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _current_request_id.get()
+        return True
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TextFormatter(logging.Formatter):
+    """`<UTC time> <LEVEL> <logger> [<request id>] <message>`, then any traceback."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return _timestamp(record)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, request_id, message, the access
+    fields on access lines, and `exception` with a traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": _timestamp(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", NO_REQUEST),
+            "message": record.getMessage(),
+        }
+        for name in ACCESS_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _StandardError(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes (as logging's last resort
+    does), so a replaced stderr (a test's capture, a daemon's redirect) gets the lines."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+
+def configure_logging(log_format: str) -> None:
+    """Send widgetapi's log records (INFO and up) to stderr as `text` or `json`, with the
+    request id on each. Calling it again replaces the handler it installed before."""
+    handler = _StandardError()
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.set_name("widgetapi")
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if h.get_name() == "widgetapi"]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.propagate = False  # a root handler (basicConfig, a server's) would repeat each line
+    logging.getLogger("widgetapi").setLevel(logging.INFO)
