@@ -159,6 +159,16 @@ def test_init_db_again_keeps_the_counts_and_restores_lost_triggers(
     assert total_count(testapp, admin_headers) == 5
 
 
+def test_init_db_puts_right_a_count_that_something_bypassed(
+        testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
+    insert_widgets(["one", "two"], "admin@example.com")
+    with database.connection_context():
+        Counter.update(value=40).where(Counter.name == "widgets").execute()
+    assert total_count(testapp, admin_headers) == 40
+    operations.init_db()
+    assert total_count(testapp, admin_headers) == 2
+
+
 def test_without_its_counter_a_table_is_counted(testapp: webtest.TestApp,
                                                 admin_headers: dict[str, str]) -> None:
     insert_widgets(["one", "two"], "admin@example.com")

@@ -9,8 +9,9 @@ per row, in process. Writers of one table wait for each other on its counter row
 commit: writes here are rare.
 
 `install` runs in `init-db`, after the migrations (rebuilding a table on SQLite drops its
-triggers): it (re)creates the triggers and sets each count from the table, in one
-transaction that holds off writers, so running it again is harmless.
+triggers): when a trigger is missing or a count is wrong (something bypassed the triggers),
+it (re)creates the triggers and sets each count from its table, in one transaction that
+holds off writers; else it writes nothing.
 """
 from __future__ import annotations
 
@@ -50,8 +51,17 @@ PG_TRUNCATE = [
 
 
 def install(db: peewee.Database) -> None:
-    """Create the counting triggers and set the counts; call inside init-db's transaction."""
+    """Create the counting triggers and set the counts, unless every trigger is there and
+    every count right (then it writes nothing: a read-only database still starts); call
+    inside init-db's transaction."""
     postgresql = isinstance(db, peewee.PostgresqlDatabase)
+    tables = [model._meta.table_name for model in COUNTED]
+    wanted = {f"{table}_counted_{event}" for table in tables
+              for event in [*EVENTS, *(["truncate"] if postgresql else [])]}
+    counts = {counter.name: counter.value for counter in Counter.select()}
+    actual = {model._meta.table_name: model.select().count() for model in COUNTED}
+    if wanted <= _triggers(db, postgresql) and all(counts.get(table) == actual[table] for table in tables):
+        return
     if postgresql:
         db.execute_sql(PG_FUNCTION)
     for model in COUNTED:
@@ -68,3 +78,9 @@ def install(db: peewee.Database) -> None:
         Counter.insert(name=table, value=0).on_conflict_ignore().execute()
         rows_now = model.select(peewee.fn.COUNT(peewee.SQL("*")))
         Counter.update(value=rows_now).where(Counter.name == table).execute()
+
+
+def _triggers(db: peewee.Database, postgresql: bool) -> set[str]:
+    query = ("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal" if postgresql
+             else "SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    return {name for (name,) in db.execute_sql(query).fetchall()}
