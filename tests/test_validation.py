@@ -328,3 +328,18 @@ def test_urls_that_parsers_or_readers_see_differently_are_refused(url: str) -> N
     follows would not be the one checked; invisible and bidi format characters make a URL
     read as another."""
     assert rejects(check_http_url, url) == f"{url} is not a valid http or https URL"
+
+
+def test_parameter_verdicts_are_those_of_errors_and_remembered_only_for_short_values() -> None:
+    validator = Validator(load_spec())
+    name_in_path = "/components/parameters/WidgetNameInPath/schema"
+    per_page = "/components/parameters/PerPage/schema"
+    cases: list[tuple[str, int | str]] = [
+        (name_in_path, "gadget"), (name_in_path, "K\u212a"), (name_in_path, "a" * 101),
+        (per_page, 10), (per_page, 7), (per_page, "ten"), (name_in_path, "x" * 500)]
+    for _ in range(2):
+        for pointer, value in cases:
+            assert validator.parameter_errors(pointer, value, "p") == validator.errors(pointer, value, "p")
+    validator.parameter_errors(per_page, 7, "p")["p"] = "changed by a caller"
+    assert validator.parameter_errors(per_page, 7, "p") == validator.errors(per_page, 7, "p")
+    assert validator._remembered.cache_info().currsize == len(cases) - 1  # not the 500 characters

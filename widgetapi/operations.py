@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import peewee
 
+from widgetapi import counters
 from widgetapi.accounts import promote
 from widgetapi.config import Config, ConfigError
 from widgetapi.db import UNAVAILABLE, database, describe_database, open_database
@@ -73,6 +74,7 @@ def init_db() -> None:
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         create_tables()
         apply_migrations(database.obj)
+        counters.install(database.obj)  # after migrations: they may rebuild tables
 
 
 def create_admin(config: Config, email: str, password: Callable[[], str]) -> str:

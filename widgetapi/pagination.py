@@ -11,6 +11,7 @@ import falcon
 import peewee
 
 from widgetapi.errors import ValidationFailed
+from widgetapi.statements import Listing
 from widgetapi.validation import Validator
 
 # A whole number as JSON writes one: int() also takes "1_0", "+1", " 1" and non-ASCII digits.
@@ -25,7 +26,7 @@ def requested_page(req: falcon.Request, validator: Validator) -> tuple[int, int]
         schema_pointer = f"{pointer}/schema"
         raw = req.get_param(name)
         value: Any = validator.schema(schema_pointer)["default"] if raw is None else _as_int(raw)
-        errors.update(validator.errors(schema_pointer, value, name))
+        errors.update(validator.parameter_errors(schema_pointer, value, name))
         values[name] = value
     if errors:
         raise ValidationFailed(errors)
@@ -39,12 +40,26 @@ def _as_int(raw: str) -> int | str:
         return raw
 
 
-def paginate(req: falcon.Request, resp: falcon.Response, query: peewee.ModelSelect[Any],
+class QueryListing:
+    """Any Peewee query as a Listing, counted and paged by Peewee: for lists off the hot path."""
+
+    def __init__(self, query: peewee.ModelSelect[Any]) -> None:
+        self._query = query
+
+    def total(self) -> int:
+        return int(self._query.order_by().count())
+
+    def page(self, number: int, size: int, total: int) -> list[Any]:
+        return list(self._query.paginate(number, size))
+
+
+def paginate(req: falcon.Request, resp: falcon.Response, rows: Listing[Any] | peewee.ModelSelect[Any],
              page: int, per_page: int, represent: Callable[[Any], dict]) -> dict[str, Any]:
-    """The page object for one page of `query`; also sets the Link and Total-Count headers."""
-    total = query.order_by().count()
+    """The page object for one page of `rows`; also sets the Link and Total-Count headers."""
+    listing = rows if isinstance(rows, Listing) else QueryListing(rows)
+    total = listing.total()
     total_pages = max(1, math.ceil(total / per_page))
-    items = [represent(row) for row in query.paginate(page, per_page)]
+    items = [represent(row) for row in listing.page(page, per_page, total)]
     pages = {"self": page, "first": 1}
     if page > 1:
         pages["prev"] = min(page - 1, total_pages)

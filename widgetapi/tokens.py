@@ -76,11 +76,18 @@ def decode_token(token: str, keys: KeyRing) -> Claims:
     EdDSA (a public key as an HMAC secret) and EdDSA under HS256 all fail. One signature
     check per token."""
     try:
-        key = keys.verifying_key(jwt.get_unverified_header(token).get("kid"))
+        # Reading a token costs PyJWT more than checking its signature (it looks at every
+        # character in Python), so with a single key the token is read once and its kid
+        # checked after; only with older keys too does the kid pick the key first.
+        key = next(iter(keys.verifying_keys.values())) if len(keys.verifying_keys) == 1 else \
+            keys.verifying_key(jwt.get_unverified_header(token).get("kid"))
         if key is None:
             raise TokenInvalid()
-        payload = jwt.decode(token, key, algorithms=[keys.algorithm], issuer=keys.issuer,
-                             audience=keys.audience, options={"require": REQUIRED_CLAIMS})
+        decoded = jwt.decode_complete(token, key, algorithms=[keys.algorithm], issuer=keys.issuer,
+                                      audience=keys.audience, options={"require": REQUIRED_CLAIMS})
+        if keys.verifying_key(decoded["header"].get("kid")) is not key:
+            raise TokenInvalid()
+        payload = decoded["payload"]
     except jwt.ExpiredSignatureError:
         raise TokenExpired() from None
     except jwt.InvalidTokenError:

@@ -88,6 +88,9 @@ def check_password_bytes(value: object) -> bool:
     return True
 
 
+PARAMETER_REMEMBERED_LENGTH = 128
+
+
 class Validator:
     """Validates bodies and parameters against the spec's schemas by name."""
 
@@ -97,6 +100,7 @@ class Validator:
         self._registry: referencing.Registry = referencing.Registry().with_resource(SPEC_URI, resource)
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
         self._schemas: dict[str, Any] = {}
+        self._remembered = functools.lru_cache(maxsize=1024)(self._error_items)
 
     def validate(self, pointer: str, instance: Any) -> None:
         """Raise ValidationFailed naming every failing field of `instance`, checked against
@@ -112,6 +116,17 @@ class Validator:
             for field, message in _describe(error, name):
                 found.setdefault(field, message)
         return found
+
+    def parameter_errors(self, pointer: str, value: int | str, name: str) -> dict[str, str]:
+        """errors() for a path or query parameter, remembered for short values: the same few
+        (a page size, a widget's name) come on request after request, and a parameter's
+        verdict never changes (no parameter's format depends on the date)."""
+        if isinstance(value, str) and len(value) > PARAMETER_REMEMBERED_LENGTH:
+            return self.errors(pointer, value, name)
+        return dict(self._remembered(pointer, value, name))
+
+    def _error_items(self, pointer: str, value: int | str, name: str) -> tuple[tuple[str, str], ...]:
+        return tuple(self.errors(pointer, value, name).items())
 
     def schema(self, pointer: str) -> Any:
         """The part of the spec at a JSON pointer (looked up once: it is on hot paths)."""

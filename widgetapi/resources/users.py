@@ -11,7 +11,7 @@ import falcon
 from widgetapi.accounts import delete_user, update_user
 from widgetapi.auth import require_admin
 from widgetapi.body import FORM, read_body
-from widgetapi.models import Session, User
+from widgetapi.models import USERS, Session, User
 from widgetapi.pagination import paginate, requested_page
 from widgetapi.resources.auth import represent_user
 from widgetapi.validation import Validator
@@ -43,8 +43,7 @@ class Users:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page, per_page = requested_page(req, self._validator)
-        query = User.select().order_by(User.id)
-        resp.media = paginate(req, resp, query, page, per_page, represent_user)
+        resp.media = paginate(req, resp, USERS, page, per_page, represent_user)
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, public_id: str) -> None:
         resp.media = represent_user_detail(find_user(public_id))

@@ -10,7 +10,7 @@ import peewee
 from widgetapi.auth import require_admin
 from widgetapi.body import read_body
 from widgetapi.errors import ValidationFailed
-from widgetapi.models import User, Widget
+from widgetapi.models import WIDGETS, User, Widget
 from widgetapi.pagination import paginate, requested_page
 from widgetapi.timeutil import format_datetime, format_duration, parse_date_or_datetime, utcnow
 from widgetapi.validation import Validator
@@ -36,7 +36,7 @@ def name_as_sent(req: falcon.Request, resp: falcon.Response, resource: object, p
     database): else 404, or 400 for PUT, which would create it."""
     assert isinstance(resource, Widgets)
     name = params["name"]
-    errors = resource.validator.errors(NAME_IN_PATH, name, "name")
+    errors = resource.validator.parameter_errors(NAME_IN_PATH, name, "name")
     if errors:
         if req.method == "PUT":
             raise ValidationFailed(errors)
@@ -55,7 +55,7 @@ class Widgets:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page, per_page = requested_page(req, self._validator)
         now = utcnow()
-        resp.media = paginate(req, resp, Widget.with_owner(), page, per_page,
+        resp.media = paginate(req, resp, WIDGETS, page, per_page,
                               lambda widget: represent(req, widget, now))
 
     @falcon.before(require_admin)
