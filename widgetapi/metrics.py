@@ -12,7 +12,6 @@ import time
 
 import falcon
 import peewee
-from playhouse.pool import PooledDatabase
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -24,6 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from widgetapi.db import connections_in_use as db_connections_in_use
 from widgetapi.logs import NO_ROUTE
 
 REQUESTS = Counter("widgetapi_http_requests", "HTTP requests answered, by route template, method and status",
@@ -49,8 +49,7 @@ def login(outcome: str) -> None:
 
 
 def connections_in_use(db: peewee.Database) -> int:
-    # Peewee's pool has no public count; its in-use map is the truth.
-    return len(db._in_use) if isinstance(db, PooledDatabase) else 0
+    return db_connections_in_use(db)
 
 
 class Metrics:
