@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import falcon
 import peewee
 
+from widgetapi.db import snapshot
 from widgetapi.errors import ValidationFailed
 from widgetapi.statements import Listing
 from widgetapi.validation import Validator
@@ -57,9 +58,11 @@ def paginate(req: falcon.Request, resp: falcon.Response, rows: Listing[Any] | pe
              page: int, per_page: int, represent: Callable[[Any], dict]) -> dict[str, Any]:
     """The page object for one page of `rows`; also sets the Link and Total-Count headers."""
     listing = rows if isinstance(rows, Listing) else QueryListing(rows)
-    total = listing.total()
+    with snapshot():  # the count and the page as of one moment, so that they agree
+        total = listing.total()
+        found = listing.page(page, per_page, total)
     total_pages = max(1, math.ceil(total / per_page))
-    items = [represent(row) for row in listing.page(page, per_page, total)]
+    items = [represent(row) for row in found]
     pages = {"self": page, "first": 1}
     if page > 1:
         pages["prev"] = min(page - 1, total_pages)
