@@ -4,6 +4,8 @@ The suite runs on a temporary SQLite file by default; set WIDGETAPI_TEST_DATABAS
 (e.g. postgresql://postgres@127.0.0.1:5432/widgetapi_test) to run it on PostgreSQL instead.
 The tests create that database when it is missing (and then drop it at the end), and in
 any case create and drop widgetapi's tables in it: name a database for tests alone.
+With WIDGETAPI_TEST_PGBOUNCER=1 as well, the tests reach that database through a PgBouncer
+in transaction pooling that they start (tests/pgbouncer.py), as `?pgbouncer=true`.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from widgetapi.models import MODELS, Session, User
 from widgetapi.spec import load_spec
 
 TEST_DATABASE_URL = os.environ.get("WIDGETAPI_TEST_DATABASE_URL", "").strip()
+THROUGH_PGBOUNCER = os.environ.get("WIDGETAPI_TEST_PGBOUNCER", "").strip() == "1"
 
 PASSWORD = "correct horse battery"
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
@@ -61,8 +64,15 @@ def postgresql_database() -> Iterator[str | None]:
     import pgadmin
 
     created = pgadmin.create_database_if_missing(TEST_DATABASE_URL)
-    yield TEST_DATABASE_URL
-    close_database()
+    if THROUGH_PGBOUNCER:
+        from pgbouncer import pgbouncer
+
+        with pgbouncer(TEST_DATABASE_URL) as url:
+            yield url
+            close_database()
+    else:
+        yield TEST_DATABASE_URL
+        close_database()
     if created:
         pgadmin.drop_database(TEST_DATABASE_URL)
 
