@@ -52,14 +52,14 @@ MAX_IDLE_SECONDS = 300
 MAX_LIFETIME_SECONDS = 1800
 
 # Errors after which the connection cannot be trusted with another statement: it is closed
-# (the pool replaces it) and the request gets a 503. Besides the connection exceptions
-# (class 08), these are what a pooler that swapped the server connection underneath causes.
-UNUSABLE_SQLSTATES = frozenset({
+# (the pool replaces it) and the request gets a 503. The connection failures (class 08, a
+# server shut down, a socket the watchdog broke) mean the database may be down too; the
+# others are what a pooler that swapped the server connection underneath causes.
+SESSION_MISMATCH_SQLSTATES = frozenset({
     "26000",  # invalid_sql_statement_name: prepared statement "_pg3_0" does not exist
     "42P05",  # duplicate_prepared_statement: prepared statement "_pg3_0" already exists
-    "08P01",  # protocol_violation
-    "57P01", "57P02", "57P03",  # admin_shutdown, crash_shutdown, cannot_connect_now
 })
+CONNECTION_FAILURE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})  # shutdown, cannot connect now
 
 
 class ConnectionUnusable(psycopg.OperationalError):
@@ -77,10 +77,10 @@ class StaleConnection(psycopg.OperationalError):  # one level below psycopg's, f
 STALE_WITHIN_SECONDS = 0.5
 
 
-def _unusable(error: psycopg.Error, connection: psycopg.Connection) -> bool:
+def _connection_failed(error: psycopg.Error, connection: psycopg.Connection) -> bool:
     state = error.sqlstate or ""
     return (connection.closed or connection.pgconn.status == ConnStatus.BAD
-            or state.startswith("08") or state in UNUSABLE_SQLSTATES)
+            or state.startswith("08") or state in CONNECTION_FAILURE_SQLSTATES)
 
 
 def cursor_class(circuit: Circuit) -> type[psycopg.Cursor]:
@@ -98,7 +98,10 @@ def cursor_class(circuit: Circuit) -> type[psycopg.Cursor]:
                 with circuit.call(), WATCHDOG.deadline(connection):
                     result = super().execute(*args, **kwargs)
             except psycopg.Error as error:
-                if isinstance(error, pg_errors.QueryCanceled) or not _unusable(error, connection):
+                if error.sqlstate in SESSION_MISMATCH_SQLSTATES:
+                    connection.close()
+                    raise ConnectionUnusable(f"database connection unusable: {error}") from error
+                if isinstance(error, pg_errors.QueryCanceled) or not _connection_failed(error, connection):
                     raise  # a slow statement or a bad one: the database itself is fine
                 connection.close()
                 if first and time.monotonic() - started < STALE_WITHIN_SECONDS:
