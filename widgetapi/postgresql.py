@@ -18,7 +18,9 @@ statement outside one running in a transaction of its own.
 from __future__ import annotations
 
 import logging
+import os
 import select
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -139,12 +141,26 @@ class PooledPostgresql(peewee.PostgresqlDatabase):
             options = str(kwargs.get("options") or "")
             if "statement_timeout" not in options:
                 kwargs["options"] = f"{options} -c statement_timeout={statement_timeout_ms}".strip()
-        self.pool = ConnectionPool(
-            database, kwargs=kwargs, min_size=1, max_size=max_connections, timeout=wait_seconds,
+        self._pool_options: dict[str, Any] = dict(
+            conninfo=database, kwargs=kwargs, min_size=1, max_size=max_connections, timeout=wait_seconds,
             max_idle=MAX_IDLE_SECONDS, max_lifetime=MAX_LIFETIME_SECONDS,
             # Give up a failing connection attempt soon: the next request asks for a new one,
             # so the pool reconnects within seconds of the database coming back.
-            reconnect_timeout=wait_seconds, check=self._check, name="widgetapi", open=True)
+            reconnect_timeout=wait_seconds, check=self._check, name="widgetapi")
+        self._pool: tuple[int, ConnectionPool] | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> ConnectionPool:
+        """This process's pool, opened on first use: its workers are threads, which a forked
+        process (a gunicorn worker, after the app was loaded in the master) does not have."""
+        pool = self._pool
+        if pool is None or pool[0] != os.getpid():
+            with self._pool_lock:
+                pool = self._pool
+                if pool is None or pool[0] != os.getpid():
+                    pool = self._pool = (os.getpid(), ConnectionPool(**self._pool_options, open=True))
+        return pool[1]
 
     # Peewee's connect() and close() hold a process-wide lock; these hold none.
     def connect(self, reuse_if_open: bool = False) -> bool:
@@ -242,10 +258,16 @@ class PooledPostgresql(peewee.PostgresqlDatabase):
         return run()
 
     def in_use(self) -> int:
+        if self._pool is None:
+            return 0
         stats = self.pool.get_stats()
         return int(stats.get("pool_size", 0) - stats.get("pool_available", 0))
 
     def close_all(self) -> None:
+        """Close every connection; the next connect() opens a new pool."""
         if not self._state.closed:
             self._state.reset()
-        self.pool.close(timeout=1)
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None and pool[0] == os.getpid():
+            pool[1].close(timeout=1)
