@@ -79,6 +79,26 @@ class StaleConnection(psycopg.OperationalError):  # one level below psycopg's, f
 STALE_WITHIN_SECONDS = 0.5
 
 
+class _ConnectionErrors(logging.Filter):
+    """psycopg_pool logs every failed connection attempt of its workers as a warning, again
+    and again while the database is down: keep the last one, for the error a request gets
+    (and the log line that says why it got a 503), instead of a line per attempt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("error connecting in"):
+            self.last = " ".join(str(record.args[-1] if isinstance(record.args, tuple) else "").split())
+            return False
+        return not (isinstance(record.msg, str) and record.msg.startswith("reconnection attempt"))
+
+
+CONNECTION_ERRORS = _ConnectionErrors()
+logging.getLogger("psycopg.pool").addFilter(CONNECTION_ERRORS)
+
+
 def _connection_failed(error: psycopg.Error, connection: psycopg.Connection) -> bool:
     state = error.sqlstate or ""
     return (connection.closed or connection.pgconn.status == ConnStatus.BAD
@@ -175,10 +195,12 @@ class PooledPostgresql(peewee.PostgresqlDatabase):
         except PoolTimeout as error:
             self.circuit.failed()
             self.circuit.leave()
-            raise peewee.OperationalError(f"no database connection: {error}") from None
+            why = CONNECTION_ERRORS.last or str(error)
+            raise peewee.OperationalError(f"no database connection: {why}") from None
         except BaseException:
             self.circuit.leave()
             raise
+        CONNECTION_ERRORS.last = None
         if self.server_version is None:
             self.server_version = connection.pgconn.server_version
         connection.widgetapi_fresh = True  # type: ignore[attr-defined]
