@@ -22,6 +22,7 @@ import falcon
 import jwt
 import pytest
 import webtest
+from tcp_proxy import TcpProxy
 
 from widgetapi import operations
 from widgetapi.app import create_app
@@ -87,6 +88,16 @@ def database_url(tmp_path, postgresql_database: str | None) -> str:
 GENEROUS_RATE, GENEROUS_FAILURES = 100_000, 10_000
 # The same for `widgetapi serve` and other servers started from the environment.
 GENEROUS_THROTTLE_ENV = {"AUTH_RATE_PER_MINUTE": "100000", "LOGIN_MAX_FAILURES": "10000"}
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[TcpProxy]:
+    """A TCP proxy to the PostgreSQL server of `database_url` (tests/tcp_proxy.py), started."""
+    target = urlparse(database_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy.start()
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture

@@ -53,15 +53,6 @@ def test_requests_after_the_server_killed_every_connection_succeed(
 
 
 @pytest.fixture
-def proxy(database_url: str) -> Iterator[TcpProxy]:
-    target = urlparse(database_url)
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
-    proxy.start()
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture
 def proxied(app: falcon.App, config: Config, proxy: TcpProxy) -> webtest.TestApp:
     """The app reaching PostgreSQL through the proxy (the tables come from `app`)."""
     url = urlparse(config.database_url)

@@ -93,15 +93,6 @@ def sqlite_write_lock(path: str) -> Iterator[None]:
         holder.wait()
 
 
-@pytest.fixture
-def proxy(database_url: str) -> Iterator[TcpProxy]:
-    target = urlsplit(database_url)
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
-    proxy.start()
-    yield proxy
-    proxy.stop()
-
-
 def serve(database_url: str, tmp_path: Path) -> AbstractContextManager[ServerProcess]:
     """`widgetapi serve --threads 4` on the database, with /metrics."""
     env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY,
