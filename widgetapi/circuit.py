@@ -2,11 +2,13 @@
 
 Two rules, kept per process by `Circuit`:
 
-- At most `slots` threads use the database at once: one thread fewer than the server has,
-  so that one is always left for what needs no database (the spec, the UI, the index,
-  /metrics). A thread that finds every slot taken waits for one, unless every holder is
-  stuck in a database call (then nothing will free up soon, and it gets a 503 at once
-  instead of a queue behind a lock).
+- At most `slots` threads wait on the database at once: one thread fewer than the server
+  has, so that one is always left for what needs no database (the spec, the UI, the index,
+  /metrics). A thread that finds every slot taken by a thread in a database call waits for
+  one, unless every holder has been stuck in its call for STUCK_SECONDS (then nothing will
+  free up soon, and it gets a 503 at once instead of a queue behind a lock). When a holder
+  is doing something else (hashing a password), the database is not the bottleneck and the
+  thread goes in past the slots.
 - Once the database has failed (it refused or dropped a connection, a query outlived its
   deadline, SQLite's write lock never came), the circuit opens: requests that need the
   database get a 503 at once, without waiting. After `retry_seconds` one request is let
@@ -64,7 +66,7 @@ class Circuit:
                     raise DatabaseUnavailable("the database is unavailable (circuit open)")
                 self._prober = me  # half open: this request finds out whether it is back
             deadline = now + self._wait
-            while len(self._holders) >= self.slots:
+            while len(self._holders) >= self.slots and self._all_in_calls():
                 if now >= deadline or self._all_stuck(now):
                     if self._prober == me:
                         self._prober = None
@@ -107,6 +109,12 @@ class Circuit:
             with self._lock:
                 self._open_until = None
                 self._prober = None
+
+    def _all_in_calls(self) -> bool:
+        """Whether every holder is waiting on the database now: when one is not (it hashes
+        a password, writes a response), the database is not what holds it, and another
+        request may go in even past the slots."""
+        return all(holder in self._calls for holder in self._holders)
 
     def _all_stuck(self, now: float) -> bool:
         calls = self._calls
