@@ -10,8 +10,9 @@ import peewee
 from widgetapi.auth import require_admin
 from widgetapi.body import read_body
 from widgetapi.errors import ValidationFailed
-from widgetapi.models import WIDGETS, User, Widget
+from widgetapi.models import WIDGETS, Widget
 from widgetapi.pagination import paginate, requested_page
+from widgetapi.representation import absolute_url, represent_owner
 from widgetapi.timeutil import format_datetime, format_duration, parse_date_or_datetime, utcnow
 from widgetapi.validation import Validator
 
@@ -115,15 +116,7 @@ class Widgets:
 
 
 def widget_url(req: falcon.Request, name: str) -> str:
-    """The widget's absolute URL, with the scheme and host the client used."""
-    return f"{req.context.client.url_prefix}/api/v1/widgets/{name}"
-
-
-def represent_owner(owner: User | None) -> dict[str, str] | None:
-    """None once the owner's account is deleted."""
-    if owner is None:
-        return None
-    return {"email": owner.email, "public_id": str(owner.public_id)}
+    return absolute_url(req, f"/api/v1/widgets/{name}")
 
 
 def represent(req: falcon.Request, widget: Widget, now: datetime) -> dict[str, Any]:
