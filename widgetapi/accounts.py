@@ -72,7 +72,8 @@ def delete_user(user: User) -> bool:
         _keep_an_active_administrator(current, stays_active_admin=False)
         # The foreign keys say the same (ON DELETE SET NULL / CASCADE); doing it here does
         # not depend on them, nor on SQLite's foreign_keys pragma.
-        Widget.update(owner=None).where(Widget.owner == current.id).execute()
+        # A widget that loses its owner is a new version (its ETag changes).
+        Widget.update(owner=None, version=Widget.version + 1).where(Widget.owner == current.id).execute()
         Session.delete().where(Session.user == current.id).execute()
         User.delete().where(User.id == current.id).execute()
     return True
