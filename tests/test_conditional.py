@@ -3,6 +3,8 @@ version, 304 for If-None-Match, 412 for a stale If-Match, create-only PUT. Books
 the race of two writers over real HTTP: test_conditional_race.py."""
 from __future__ import annotations
 
+import json
+
 import webtest
 from conftest import PASSWORD, bearer, login, register
 from widget_helpers import WIDGETS, create_widget, widget_body
@@ -60,9 +62,10 @@ def test_a_stale_if_match_is_412_and_writes_nothing(testapp, admin_headers):
     create_widget(testapp, admin_headers, "gadget", info_url="https://example.com/v1")
     old = etag_of(testapp, admin_headers)
     testapp.put_json(GADGET, UPDATE, headers={**admin_headers, "If-Match": old}, status=200)
-    for method in ("put_json", "delete"):
-        arguments = (GADGET, {**UPDATE, "info_url": "https://example.com/v3"}) if method == "put_json" else (GADGET,)
-        response = getattr(testapp, method)(*arguments, headers={**admin_headers, "If-Match": old}, status=412)
+    stale = {**admin_headers, "If-Match": old}
+    for response in (testapp.put_json(GADGET, {**UPDATE, "info_url": "https://example.com/v3"}, headers=stale,
+                                      status=412),
+                     testapp.delete(GADGET, headers=stale, status=412)):
         assert response.json == {"status": "fail", "message": CHANGED}
     assert testapp.get(GADGET, headers=admin_headers).json["info_url"] == "https://example.com/v2"
     # a weak tag never matches If-Match (strong comparison); the current one does, and "*"
@@ -96,7 +99,7 @@ def test_the_owner_s_account_deletion_changes_the_etag(testapp, admin_headers, c
     owner = bearer(login(testapp, "owner@example.com"))
     create_widget(testapp, owner, "gadget")
     before = etag_of(testapp, admin_headers)
-    testapp.delete("/api/v1/auth/user", params='{"current_password": "%s"}' % PASSWORD,
+    testapp.delete("/api/v1/auth/user", params=json.dumps({"current_password": PASSWORD}),
                    content_type="application/json", headers=owner, status=204)
     after = testapp.get(GADGET, headers=admin_headers)
     assert after.json["owner"] is None and after.headers["ETag"] != before

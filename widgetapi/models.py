@@ -279,7 +279,7 @@ class Counter(BaseModel):
         return int(counter.value)
 
 
-MODELS = (User, Widget, Session, LoginFailures, AuthRequests, Counter)
+MODELS: tuple[type[BaseModel], ...] = (User, Widget, Session, LoginFailures, AuthRequests, Counter)
 COUNTED = (User, Widget)
 
 # The hot reads, compiled once (statements.py says why): every authenticated request runs
@@ -289,6 +289,14 @@ WIDGET_BY_NAME = Statement(lambda: Widget.with_owner().where(Widget.name == Para
 COUNTER = Statement(lambda: Counter.select(Counter.value).where(Counter.name == Param("name")))
 WIDGETS = Listing(Widget, Widget.with_owner, lambda: Counter.rows_in(Widget))
 USERS = Listing(User, User.select, lambda: Counter.rows_in(User))
+
+
+def register(model: type[BaseModel]) -> None:
+    """Add a model kept in a module of its own (books.py) to MODELS: its table is created,
+    checked and migrated with the others."""
+    global MODELS
+    if model not in MODELS:
+        MODELS = (*MODELS, model)
 
 
 def create_tables() -> None:
@@ -317,3 +325,8 @@ def check_tables() -> None:
             db.execute_sql("ROLLBACK")
     elif db.execute_sql("SHOW transaction_read_only").fetchone()[0] == "on":
         raise peewee.OperationalError("the database is read-only (transaction_read_only is on)")
+
+
+# Models in modules of their own register themselves; importing them here means they have,
+# whichever module a process imports first.
+import widgetapi.books  # noqa: E402,F401
