@@ -4,6 +4,7 @@ MAX_BOOKS_PER_USER limit. Exactly one may win each race, on SQLite and on Postgr
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,7 +43,7 @@ def servers(app: falcon.App, database_url: str, tmp_path: Path) -> Iterator[tupl
 def writers(urls: tuple[str, str], method: str, path: str, body: dict | None,
             headers: dict[str, str]) -> list[Callable[[], Reply]]:
     """RACERS requests, every other one to each process."""
-    return [lambda url=urls[number % 2]: request(url, method, path, body, headers)
+    return [functools.partial(request, urls[number % 2], method, path, body, headers)
             for number in range(RACERS)]
 
 
