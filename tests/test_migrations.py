@@ -177,18 +177,13 @@ def test_init_db_twice_on_a_database_with_data_changes_nothing(
     testapp.get("/api/v1/auth/user", headers=bearer(live), status=200)
 
 
-class WidgetBeforeBooks(peewee.Model):
-    """`widgets` before conditional requests (the release before books): no version."""
+class WidgetBeforeBooks(WidgetBeforeSessions):
+    """`widgets` before conditional requests (the release before books): owners that may go,
+    no version."""
 
-    id = peewee.AutoField()
-    name = peewee.CharField(max_length=100, unique=True)
-    info_url = peewee.CharField(max_length=255)
-    created_at = peewee.DateTimeField(default=utcnow)
-    deadline = peewee.DateTimeField()
     owner = peewee.ForeignKeyField(User, backref="old_widgets", null=True, on_delete="SET NULL")
 
     class Meta:
-        database = database
         table_name = "widgets"
 
 
