@@ -181,7 +181,7 @@ class WidgetBeforeBooks(WidgetBeforeSessions):
     """`widgets` before conditional requests (the release before books): owners that may go,
     no version."""
 
-    owner = peewee.ForeignKeyField(User, backref="old_widgets", null=True, on_delete="SET NULL")
+    owner = peewee.ForeignKeyField(User, backref="old_widgets", null=True, on_delete="SET NULL")  # type: ignore[assignment]
 
     class Meta:
         table_name = "widgets"
