@@ -77,7 +77,6 @@ class Books:
             raise falcon.HTTPConflict(description=str(error)) from None
         except peewee.IntegrityError:  # the account was deleted meanwhile
             raise Unauthorized("Invalid token. Please log in again.", invalid_token=True) from None
-        book.owner = req.context.user
         resp.status = falcon.HTTP_CREATED
         resp.location = book_url(req, book)
         self._send(req, resp, book)
