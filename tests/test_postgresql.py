@@ -57,7 +57,9 @@ def proxied(app: falcon.App, config: Config, proxy: TcpProxy) -> webtest.TestApp
     """The app reaching PostgreSQL through the proxy (the tables come from `app`)."""
     url = urlparse(config.database_url)
     netloc = f"{url.username}@127.0.0.1:{proxy.port}" if url.username else f"127.0.0.1:{proxy.port}"
-    return webtest.TestApp(create_app(replace(config, database_url=url._replace(netloc=netloc).geturl())))
+    # tokens outlive the outage and the recovery (the testing lifetime is 5 s)
+    return webtest.TestApp(create_app(replace(config, database_url=url._replace(netloc=netloc).geturl(),
+                                              token_expire_seconds=300)))
 
 
 def test_an_outage_gives_503s_and_the_server_recovers_by_itself(
