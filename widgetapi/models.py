@@ -30,6 +30,9 @@ class User(BaseModel):
     # A disabled user cannot log in and their tokens are refused. The database default lets
     # `init-db` add the column to a table with rows.
     disabled = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
+    # One more at every revocation (password change, logout everywhere, disabling): a
+    # session is valid only while it carries the generation the user has (see Session).
+    token_generation = peewee.IntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
     has_session: bool  # only on users from for_token()
 
     class Meta:
@@ -64,8 +67,9 @@ class User(BaseModel):
     @classmethod
     def for_token_query(cls, public_id: uuid.UUID, jti: str) -> peewee.ModelSelect[User]:
         # The user row by its unique public_id, and an index lookup of the session by its
-        # unique jti; the session must be this user's.
-        session = Session.select(peewee.SQL("1")).where((Session.jti == jti) & (Session.user == cls.id))
+        # unique jti; the session must be this user's, of the user's current generation.
+        session = Session.select(peewee.SQL("1")).where(
+            (Session.jti == jti) & (Session.user == cls.id) & (Session.generation == cls.token_generation))
         query = cls.select(cls, peewee.fn.EXISTS(session).alias("has_session"))
         return query.where(cls.public_id == public_id)
 
@@ -91,17 +95,24 @@ class User(BaseModel):
         self.password_hash = password_hash
 
     def revoke_all_tokens(self, issued_at_least: datetime | None = None) -> None:
-        """Log out everywhere: end every session of the user and refuse every token issued
-        until now, and at least those issued until `issued_at_least` (the calling token's
-        iat, should this clock lag). Moving the cutoff as well as deleting the sessions
-        refuses the token of a login that read the user before this and writes its session
-        after. Afterwards `tokens_valid_after` is the database's, for token_issue_time()."""
+        """Log out everywhere: refuse every token issued until now, and at least those
+        issued until `issued_at_least` (the calling token's iat, should this clock lag).
+
+        The user's token generation goes up by one and every session of an older one is
+        refused, the sessions deleted. A login that read the user before this commits
+        writes its session with the generation it read, whenever it writes it: refused
+        too, with no lock to wait for. Afterwards `token_generation` and
+        `tokens_valid_after` are the database's, for the next session and
+        token_issue_time()."""
         with database.atomic():
-            Session.delete().where(Session.user == self.id).execute()
             cutoff = utcnow() if issued_at_least is None else max(utcnow(), issued_at_least)
+            User.update(token_generation=User.token_generation + 1).where(User.id == self.id).execute()
             unset_or_earlier = (User.tokens_valid_after.is_null()) | (User.tokens_valid_after < cutoff)
             User.update(tokens_valid_after=cutoff).where((User.id == self.id) & unset_or_earlier).execute()
-            self.tokens_valid_after = User.select(User.tokens_valid_after).where(User.id == self.id).scalar()
+            Session.delete().where(Session.user == self.id).execute()
+            row = User.get_or_none(User.id == self.id)
+            if row is not None:
+                self.token_generation, self.tokens_valid_after = row.token_generation, row.tokens_valid_after
 
 
 class Widget(BaseModel):
@@ -141,6 +152,8 @@ class Widget(BaseModel):
 
 class Session(BaseModel):
     """A token the server issued and still accepts, by its `jti`: deleting the row ends it.
+    It is valid only while its `generation` is its user's `token_generation`, the one the
+    login read with the password hash: a revocation that commits in between refuses it.
     Rows of expired tokens are purged (widgetapi.purge)."""
 
     jti = peewee.CharField(max_length=64, unique=True)
@@ -149,14 +162,19 @@ class Session(BaseModel):
     expires_at = peewee.DateTimeField(index=True)
     address = peewee.CharField(max_length=255, null=True)
     user_agent = peewee.CharField(max_length=255, null=True)
+    generation = peewee.IntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
 
     class Meta:
         table_name = "sessions"
 
     @classmethod
+    def of_current_generation(cls, user: User) -> peewee.Expression:
+        return (cls.user == user.id) & (cls.generation == user.token_generation)
+
+    @classmethod
     def live(cls, user: User) -> peewee.ModelSelect[Session]:
         """The user's sessions whose tokens are still accepted, newest first."""
-        query = cls.select().where((cls.user == user.id) & (cls.expires_at > utcnow()))
+        query = cls.select().where(cls.of_current_generation(user) & (cls.expires_at > utcnow()))
         if user.tokens_valid_after is not None:
             query = query.where(cls.issued_at > user.tokens_valid_after)
         return query.order_by(cls.issued_at.desc(), cls.id.desc())
@@ -164,7 +182,8 @@ class Session(BaseModel):
     @classmethod
     def end(cls, user: User, jti: str) -> bool:
         """End one of the user's live sessions; False when there is no such session."""
-        query = cls.delete().where((cls.user == user.id) & (cls.jti == jti) & (cls.expires_at > utcnow()))
+        live = cls.of_current_generation(user) & (cls.expires_at > utcnow())
+        query = cls.delete().where(live & (cls.jti == jti))
         return query.execute() > 0
 
     @classmethod

@@ -84,7 +84,8 @@ class TokenIssuer:
         try:
             Session.create(jti=jti, user=user.id, issued_at=issued_at,
                            expires_at=issued_at + timedelta(seconds=lifetime),
-                           address=client_address(req), user_agent=user_agent(req))
+                           address=client_address(req), user_agent=user_agent(req),
+                           generation=user.token_generation)
         except peewee.IntegrityError:  # the user row went since it was read
             raise AccountGone() from None
         return issue_token(user.public_id, user.admin, self._keys, lifetime,
@@ -154,9 +155,9 @@ class Login(TokenIssuer):
         with counted_as_throttled_login():
             check_lockout(email, address)
         user = User.by_email(email)
-        # Stamped when the user was read, before the slow password check: a revocation
-        # (logout everywhere, password change, disabling) that commits meanwhile moves the
-        # user's cutoff past this, so the token it would miss is refused all the same.
+        # The session will carry the token generation read here with the password hash: a
+        # revocation (logout everywhere, password change, disabling) that commits during
+        # the slow password check raises the user's, and the token is refused all the same.
         issued_at = user.token_issue_time() if user else None
         password_hash = user.password_hash if user else None
         matches = check_password(body["password"], password_hash, rounds)
