@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -208,16 +209,25 @@ class LoginFailures(BaseModel):
         indexes = ((("email", "address"), True),)
 
     @classmethod
-    def record(cls, email: str, address: str, now: datetime, forget_before: datetime) -> int:
-        """Count one more failure (a first one when the last is older than `forget_before`),
-        atomically under concurrency; returns the count."""
+    def reserve(cls, email: str, address: str, now: datetime, forget_before: datetime,
+                lockout: Callable[[int], timedelta | None]) -> datetime | None:
+        """Count one more failure (a first one when the last is older than `forget_before`)
+        unless the pair is locked out at `now`, and lock it until `now + lockout(count)` when
+        that is not None; one atomic step under any concurrency (the row stays locked until
+        the end). Returns None when counted, else until when the pair is locked out."""
         with database.atomic():
             restart = peewee.Case(None, [(cls.last_failure_at < forget_before, 1)], cls.failures + 1)
+            unlocked = cls.locked_until.is_null() | (cls.locked_until <= now)
             cls.insert(email=email, address=address, failures=1, last_failure_at=now).on_conflict(
-                conflict_target=[cls.email, cls.address],
+                conflict_target=[cls.email, cls.address], where=unlocked,
                 update={cls.failures: restart, cls.last_failure_at: now}).execute()
-            return int(cls.select(cls.failures).where((cls.email == email) & (cls.address == address))
-                       .scalar() or 1)
+            row = cls.get((cls.email == email) & (cls.address == address))
+            if row.locked_until is not None and row.locked_until > now:
+                return cast(datetime, row.locked_until)
+            duration = lockout(row.failures)
+            if duration is not None:
+                cls.lock(email, address, now + duration)
+            return None
 
     @classmethod
     def lock(cls, email: str, address: str, until: datetime) -> None:

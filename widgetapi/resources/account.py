@@ -12,7 +12,7 @@ from widgetapi.errors import Unauthorized, ValidationFailed
 from widgetapi.models import User
 from widgetapi.passwords import check_password, hash_password
 from widgetapi.resources.auth import AccountGone, TokenIssuer, client_address, represent_user
-from widgetapi.throttle import check_lockout, record_failed_password_check, throttled
+from widgetapi.throttle import record_successful_login, reserve_password_check, throttled
 from widgetapi.timeutil import utcnow
 from widgetapi.validation import Validator
 
@@ -26,10 +26,10 @@ def require_current_password(req: falcon.Request, user: User, password: str, con
     failed login for the throttle (this email from this client address), and a locked-out
     pair gets 429 before any check: a stolen token cannot try passwords faster than a login."""
     address = client_address(req)
-    check_lockout(user.email, address)
+    reserve_password_check(config, user.email, address)
     if not check_password(password, user.password_hash, config.bcrypt_log_rounds):
-        record_failed_password_check(config, user.email, address)
         raise ValidationFailed({"current_password": "does not match"})
+    record_successful_login(user.email, address)
 
 
 class CurrentUser:

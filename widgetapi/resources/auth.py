@@ -21,9 +21,8 @@ from widgetapi.models import Session, User
 from widgetapi.passwords import PasswordHashingBusy, check_password, hash_password, needs_rehash
 from widgetapi.throttle import (
     TooManyAttempts,
-    check_lockout,
-    record_failed_password_check,
     record_successful_login,
+    reserve_password_check,
     throttled,
 )
 from widgetapi.timeutil import format_datetime
@@ -153,7 +152,7 @@ class Login(TokenIssuer):
         self._validator.validate(LOGIN, body)
         email, address, rounds = body["email"], req.context.client.address, self._config.bcrypt_log_rounds
         with counted_as_throttled_login():
-            check_lockout(email, address)
+            reserve_password_check(self._config, email, address)
         user = User.by_email(email)
         # The session will carry the token generation read here with the password hash: a
         # revocation (logout everywhere, password change, disabling) that commits during
@@ -163,7 +162,6 @@ class Login(TokenIssuer):
         matches = check_password(body["password"], password_hash, rounds)
         if not matches or user is None:
             metrics.login("failed")
-            record_failed_password_check(self._config, email, address)
             raise Unauthorized("email or password does not match")
         metrics.login("ok")
         record_successful_login(email, address)
