@@ -134,7 +134,7 @@ def test_concurrent_reservations_let_five_through_and_lock_out_the_rest(
     assert Counter(reply.status for reply in replies) == {200: 5, 429: racers - 5}, replies
     with database.connection_context():
         row = LoginFailures.get(LoginFailures.email == ALICE)
-        assert row.failures == 5 and row.locked_until > utcnow()
+        assert row.failures == 5 and row.locked_until is not None and row.locked_until > utcnow()
 
 
 def test_a_success_lifts_the_lock_its_own_reservation_set(strict: webtest.TestApp) -> None:
