@@ -10,6 +10,7 @@ from widgetapi.config import Config
 from widgetapi.db import database
 from widgetapi.errors import Unauthorized, ValidationFailed
 from widgetapi.models import User
+from widgetapi.password_policy import add_password_problem
 from widgetapi.passwords import check_password, hash_password
 from widgetapi.resources.auth import AccountGone, TokenIssuer, client_address, represent_user
 from widgetapi.throttle import record_successful_login, reserve_password_check, throttled
@@ -60,8 +61,11 @@ class Password(TokenIssuer):
         """Change my password: every other token of mine is refused from now on; the answer
         carries a new one."""
         body = read_body(req)
-        self._validator.validate(PASSWORD_CHANGE, body)
         user: User = req.context.user
+        errors = self._validator.errors(PASSWORD_CHANGE, body)
+        add_password_problem(errors, body, "new_password", user.email)
+        if errors:
+            raise ValidationFailed(errors)
         require_current_password(req, user, body["current_password"], self._config)
         password_hash = hash_password(body["new_password"], self._config.bcrypt_log_rounds)
         try:

@@ -15,9 +15,10 @@ import peewee
 from widgetapi import metrics
 from widgetapi.body import read_body
 from widgetapi.config import Config
-from widgetapi.errors import Unauthorized
+from widgetapi.errors import Unauthorized, ValidationFailed
 from widgetapi.keys import KeyRing
 from widgetapi.models import Session, User
+from widgetapi.password_policy import add_password_problem
 from widgetapi.passwords import PasswordHashingBusy, check_password, hash_password, needs_rehash
 from widgetapi.throttle import (
     TooManyAttempts,
@@ -108,7 +109,10 @@ class Registration(TokenIssuer):
     @falcon.before(throttled("register"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = credentials(read_body(req))
-        self._validator.validate(REGISTRATION, body)
+        errors = self._validator.errors(REGISTRATION, body)
+        add_password_problem(errors, body, "password", body.get("email"))
+        if errors:
+            raise ValidationFailed(errors)
         password_hash = hash_password(body["password"], self._config.bcrypt_log_rounds)
         try:
             user = User.create(email=body["email"], password_hash=password_hash)
