@@ -60,12 +60,14 @@ def test_the_suites_password_passes() -> None:
 
 
 def test_registration_refuses_a_common_password_with_the_other_errors(testapp: webtest.TestApp) -> None:
-    response = testapp.post_json(REGISTER, {"email": "alice@example.com", "password": "Password123"}, status=400)
+    body = {"email": "alice@example.com", "password": "Password123"}
+    response = testapp.post_json(REGISTER, body, status=400)
     assert response.json == {"status": "fail", "message": "Input payload validation failed",
                              "errors": {"password": "is too common"}}
     response = testapp.post_json(REGISTER, {"email": "alice@example.com", "password": "Alice2026!",
                                             "extra": 1}, status=400)
-    assert response.json["errors"] == {"password": "must not contain your email", "extra": "is not a known field"}
+    assert response.json["errors"] == {"password": "must not contain your email",
+                                       "extra": "is not a known field"}
     response = testapp.post_json(REGISTER, {"email": "bad", "password": "iloveyou"}, status=400)
     assert response.json["errors"] == {"email": "bad is not a valid email", "password": "is too common"}
     with database.connection_context():
@@ -79,7 +81,8 @@ def test_registration_by_form_is_held_to_it_too(testapp: webtest.TestApp) -> Non
 
 def test_a_password_change_refuses_them_and_keeps_the_old_password(testapp: webtest.TestApp) -> None:
     token = register(testapp, "alice@example.com")
-    for new_password, message in [("football", "is too common"), ("ALICE and friends", "must not contain your email")]:
+    refused = [("football", "is too common"), ("ALICE and friends", "must not contain your email")]
+    for new_password, message in refused:
         response = testapp.post_json(CHANGE, {"current_password": PASSWORD, "new_password": new_password},
                                      headers=bearer(token), status=400)
         assert response.json["errors"] == {"new_password": message}
@@ -87,9 +90,11 @@ def test_a_password_change_refuses_them_and_keeps_the_old_password(testapp: webt
     testapp.get("/api/v1/auth/user", headers=bearer(token), status=200)
 
 
-def test_an_existing_account_with_a_common_password_still_logs_in(testapp: webtest.TestApp, config: Config) -> None:
+def test_an_existing_account_with_a_common_password_still_logs_in(
+        testapp: webtest.TestApp, config: Config) -> None:
     with database.connection_context():
-        User.create(email="old@example.com", password_hash=hash_password("password1", config.bcrypt_log_rounds))
+        password_hash = hash_password("password1", config.bcrypt_log_rounds)
+        User.create(email="old@example.com", password_hash=password_hash)
     login(testapp, "old@example.com", "password1")
 
 

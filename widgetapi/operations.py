@@ -18,7 +18,7 @@ from widgetapi.passwords import hash_password
 from widgetapi.purge import purge_expired_tokens, purge_throttle_records
 from widgetapi.spec import load_spec
 from widgetapi.timeutil import utcnow
-from widgetapi.validation import Validator
+from widgetapi.validation import Validator, normalize_email
 
 
 class OperationFailed(Exception):
@@ -82,7 +82,7 @@ def create_admin(config: Config, email: str, password: Callable[[], str]) -> str
     """Make `email` an administrator: promote the user if there is one (the password stays),
     else create one with `password()`. Returns CREATED, PROMOTED or ALREADY_ADMIN. It only
     ever adds an administrator, so it cannot break the last-administrator rule."""
-    email = email.strip().lower()
+    email = normalize_email(email)
     validator = Validator(load_spec())
     with database.connection_context():
         promoted = promote(email)

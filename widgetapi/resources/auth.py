@@ -28,7 +28,7 @@ from widgetapi.throttle import (
 )
 from widgetapi.timeutil import format_datetime
 from widgetapi.tokens import issue_token, new_token_id
-from widgetapi.validation import Validator
+from widgetapi.validation import Validator, normalize_email
 
 REGISTRATION = "/components/schemas/Registration"
 LOGIN = "/components/schemas/Login"
@@ -40,9 +40,9 @@ class EmailTaken(falcon.HTTPConflict):
 
 
 def credentials(body: dict[str, Any]) -> dict[str, Any]:
-    """The body with its email trimmed and lower-cased, as the contract says."""
+    """The body with its email normalized as the contract says (trimmed, NFC, lower-case)."""
     email = body.get("email")
-    return {**body, "email": email.strip().lower()} if isinstance(email, str) else body
+    return {**body, "email": normalize_email(email)} if isinstance(email, str) else body
 
 
 class AccountDisabled(falcon.HTTPForbidden):
