@@ -399,6 +399,7 @@ def test_a_postgresql_password_is_never_printed(app, database_url, tmp_path):
 
 @pytest.mark.parametrize(("url", "mentions"), [
     ("sqlite://widgetapi.db", "two slashes"),
+    ("sqlite:data.db", "no slashes after sqlite: (a file is sqlite:///data.db)"),
     ("sqlite:", "names no file"),
     ("sqlite:///", "names no file"),
     ("postgresql://", "names no database"),

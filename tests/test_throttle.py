@@ -13,7 +13,7 @@ from pathlib import Path
 import falcon
 import pytest
 import webtest
-from conftest import PASSWORD, SECRET_KEY, register
+from conftest import PASSWORD, SECRET_KEY, bearer, register
 from servers import Reply, race, request, server_process, widgetapi_serve
 
 from widgetapi import cli, throttle
@@ -294,3 +294,13 @@ def test_wrong_passwords_at_once_on_two_processes_get_five_checks_at_most(
     print(f"passwords checked of 29 wrong ones at once, per round: {checked}")
     assert all(1 <= count <= 5 for count in checked), checked
     assert all(reply.headers["retry-after"] for reply in replies if reply.status == 429)
+
+
+def test_account_deletion_counts_against_the_rate(strict: webtest.TestApp) -> None:
+    headers = bearer(register(strict, ALICE))  # from another address
+    for _ in range(30):
+        strict.delete_json("/api/v1/auth/user", {}, headers=headers, status=400, extra_environ=HERE)
+    response = strict.delete_json("/api/v1/auth/user", {"current_password": PASSWORD}, headers=headers,
+                                  status=429, extra_environ=HERE)
+    assert_throttled(response, 60)
+    strict.get("/api/v1/auth/user", headers=headers, status=200)  # not deleted

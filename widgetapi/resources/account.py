@@ -45,6 +45,7 @@ class CurrentUser:
             "token_expires_in": req.context.claims.seconds_left(utcnow()),
         }
 
+    @falcon.before(throttled("delete-account"))
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Delete my account; its widgets stay, without an owner."""
         body = read_body(req)
