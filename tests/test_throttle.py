@@ -16,7 +16,7 @@ import webtest
 from conftest import PASSWORD, SECRET_KEY, bearer, register
 from servers import Reply, race, request, server_process, widgetapi_serve
 
-from widgetapi import cli, throttle
+from widgetapi import cli, passwords, throttle
 from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import database
@@ -304,3 +304,18 @@ def test_account_deletion_counts_against_the_rate(strict: webtest.TestApp) -> No
                                   status=429, extra_environ=HERE)
     assert_throttled(response, 60)
     strict.get("/api/v1/auth/user", headers=headers, status=200)  # not deleted
+
+
+def test_attempts_refused_for_busy_hashing_are_not_counted(strict: webtest.TestApp) -> None:
+    """A 503 (every hashing slot busy) checked no password: it must not lock anyone out."""
+    headers = bearer(register(strict, ALICE))
+    change = {"current_password": "wrong password", "new_password": "a fine new passphrase"}
+    passwords.limit_hashing(1, 0)  # one slot, taken below: every check is refused at once
+    with passwords.hashing_slot():
+        for _ in range(7):
+            log_in(strict, "wrong password", 503)
+        strict.post_json("/api/v1/auth/password", change, headers=headers, status=503, extra_environ=HERE)
+    with database.connection_context():
+        assert [row.failures for row in LoginFailures.select()] in ([], [0])
+        assert LoginFailures.locked_until_for(ALICE, "203.0.113.7") is None
+    log_in(strict, PASSWORD, 200)

@@ -210,11 +210,12 @@ class LoginFailures(BaseModel):
 
     @classmethod
     def reserve(cls, email: str, address: str, now: datetime, forget_before: datetime,
-                lockout: Callable[[int], timedelta | None]) -> datetime | None:
+                lockout: Callable[[int], timedelta | None]) -> tuple[bool, datetime | None]:
         """Count one more failure (a first one when the last is older than `forget_before`)
         unless the pair is locked out at `now`, and lock it until `now + lockout(count)` when
         that is not None; one atomic step under any concurrency (the row stays locked until
-        the end). Returns None when counted, else until when the pair is locked out."""
+        the end). Returns whether it counted, and the lock: the one that refused it, or the
+        one it set (None if none)."""
         with database.atomic():
             restart = peewee.Case(None, [(cls.last_failure_at < forget_before, 1)], cls.failures + 1)
             unlocked = cls.locked_until.is_null() | (cls.locked_until <= now)
@@ -223,11 +224,21 @@ class LoginFailures(BaseModel):
                 update={cls.failures: restart, cls.last_failure_at: now}).execute()
             row = cls.get((cls.email == email) & (cls.address == address))
             if row.locked_until is not None and row.locked_until > now:
-                return cast(datetime, row.locked_until)
+                return False, cast(datetime, row.locked_until)
             duration = lockout(row.failures)
-            if duration is not None:
-                cls.lock(email, address, now + duration)
-            return None
+            if duration is None:
+                return True, None
+            cls.lock(email, address, now + duration)
+            return True, now + duration
+
+    @classmethod
+    def release(cls, email: str, address: str, lock: datetime | None) -> None:
+        """Take back a reserved failure, and the lock it set (when no other replaced it)."""
+        pair = (cls.email == email) & (cls.address == address)
+        with database.atomic():
+            cls.update(failures=cls.failures - 1).where(pair & (cls.failures > 0)).execute()
+            if lock is not None:
+                cls.update(locked_until=None).where(pair & (cls.locked_until == lock)).execute()
 
     @classmethod
     def lock(cls, email: str, address: str, until: datetime) -> None:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -27,6 +29,7 @@ import falcon
 
 from widgetapi.config import Config
 from widgetapi.models import AuthRequests, LoginFailures
+from widgetapi.passwords import PasswordHashingBusy
 from widgetapi.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -91,7 +94,27 @@ def check_lockout(email: str, address: str, now: datetime | None = None) -> None
         raise TooManyAttempts((until - moment).total_seconds())
 
 
-def reserve_password_check(config: Config, email: str, address: str, now: datetime | None = None) -> None:
+@dataclass(frozen=True)
+class Reservation:
+    """A password check counted as a failure before it runs (reserve_password_check)."""
+
+    email: str
+    key: str
+    lock: datetime | None  # the lockout it set, when it was the one that reached the limit
+
+    @contextmanager
+    def checking(self) -> Iterator[None]:
+        """Around the password check: a check that never ran (every hashing slot busy: 503)
+        is taken back, so that load on the server never locks anyone out."""
+        try:
+            yield
+        except PasswordHashingBusy:
+            LoginFailures.release(self.email, self.key, self.lock)
+            raise
+
+
+def reserve_password_check(config: Config, email: str, address: str,
+                           now: datetime | None = None) -> Reservation:
     """Call before checking a password given for `email` from `address` (a login, or the
     current password of a password change or account deletion): raises TooManyAttempts
     while the pair is locked out, so a locked-out pair costs no bcrypt work; else counts
@@ -108,12 +131,12 @@ def reserve_password_check(config: Config, email: str, address: str, now: dateti
         return None if excess < 0 else min(FIRST_LOCKOUT * 2 ** min(excess, 16), LONGEST_LOCKOUT)
 
     key = client_key(address)
-    until = LoginFailures.reserve(email, key, moment, moment - FAILURE_MEMORY, lockout)
-    if until is not None:
-        raise TooManyAttempts((until - moment).total_seconds())
-    locked_until = LoginFailures.locked_until_for(email, key)
-    if locked_until is not None and locked_until > moment:
-        log.warning("login for %s from %s locked out until %s", email, address, locked_until.isoformat())
+    counted, lock = LoginFailures.reserve(email, key, moment, moment - FAILURE_MEMORY, lockout)
+    if not counted and lock is not None:
+        raise TooManyAttempts((lock - moment).total_seconds())
+    if lock is not None:
+        log.warning("login for %s from %s locked out until %s", email, address, lock.isoformat())
+    return Reservation(email, key, lock)
 
 
 def record_successful_login(email: str, address: str) -> None:

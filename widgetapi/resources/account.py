@@ -27,8 +27,9 @@ def require_current_password(req: falcon.Request, user: User, password: str, con
     failed login for the throttle (this email from this client address), and a locked-out
     pair gets 429 before any check: a stolen token cannot try passwords faster than a login."""
     address = client_address(req)
-    reserve_password_check(config, user.email, address)
-    if not check_password(password, user.password_hash, config.bcrypt_log_rounds):
+    with reserve_password_check(config, user.email, address).checking():
+        matches = check_password(password, user.password_hash, config.bcrypt_log_rounds)
+    if not matches:
         raise ValidationFailed({"current_password": "does not match"})
     record_successful_login(user.email, address)
 

@@ -156,14 +156,15 @@ class Login(TokenIssuer):
         self._validator.validate(LOGIN, body)
         email, address, rounds = body["email"], req.context.client.address, self._config.bcrypt_log_rounds
         with counted_as_throttled_login():
-            reserve_password_check(self._config, email, address)
+            reservation = reserve_password_check(self._config, email, address)
         user = User.by_email(email)
         # The session will carry the token generation read here with the password hash: a
         # revocation (logout everywhere, password change, disabling) that commits during
         # the slow password check raises the user's, and the token is refused all the same.
         issued_at = user.token_issue_time() if user else None
         password_hash = user.password_hash if user else None
-        matches = check_password(body["password"], password_hash, rounds)
+        with reservation.checking():
+            matches = check_password(body["password"], password_hash, rounds)
         if not matches or user is None:
             metrics.login("failed")
             raise Unauthorized("email or password does not match")
