@@ -61,6 +61,14 @@ def drop_revoked_tokens(db: peewee.Database, migrator: migrate.SchemaMigrator) -
     db.execute_sql('DROP TABLE IF EXISTS "revoked_tokens"')
 
 
+def add_widgets_version(db: peewee.Database, migrator: migrate.SchemaMigrator) -> None:
+    """Conditional requests (widgets.version, 1 for every existing widget): NOT NULL with a
+    database default in one statement, which SQLite adds without rebuilding the table."""
+    if "version" not in _columns(db, "widgets"):
+        version = peewee.IntegerField(default=1, constraints=[peewee.SQL("DEFAULT 1")])
+        migrate.migrate(migrator.add_column("widgets", "version", version, allow_not_null=True))
+
+
 def add_token_generations(db: peewee.Database, migrator: migrate.SchemaMigrator) -> None:
     """Revocation without races (users.token_generation, sessions.generation): 0 for every
     existing row, so the sessions there stay valid. NOT NULL with a database default in one
@@ -73,7 +81,7 @@ def add_token_generations(db: peewee.Database, migrator: migrate.SchemaMigrator)
 
 MIGRATIONS: tuple[Migration, ...] = (add_users_tokens_valid_after, add_users_disabled,
                                      make_widgets_owner_nullable, drop_revoked_tokens,
-                                     add_token_generations)
+                                     add_widgets_version, add_token_generations)
 
 
 def apply_migrations(db: peewee.Database) -> None:
