@@ -15,7 +15,7 @@ from widgetapi.timeutil import utcnow
 
 pytest.importorskip("bench.wrk", reason="bench/ is only in a checkout")
 
-from bench import scenarios, seed, wrk  # noqa: E402
+from bench import callgrind, inprocess, scenarios, seed, wrk  # noqa: E402
 from bench.report import masked  # noqa: E402
 
 WRK_OUTPUT = """\
@@ -97,3 +97,53 @@ def test_sessions_get_every_column_they_need_and_unknown_required_ones_are_named
     assert values["user_id"] == 7
     with pytest.raises(seed.SeedingFailed, match="sessions.device"):
         seed._column_values([column("jti"), column("device")], 7)
+
+
+CALLGRIND_DUMP = """\
+# callgrind format
+version: 1
+events: Ir
+summary: 123456
+
+fn=(1) _pysqlite_query_execute
+10 500
+cfn=(2) PyEval_SaveThread
+calls=4 0
+10 40
+cfn=(3) PyEval_RestoreThread
+calls=4 0
+10 40
+
+fn=(4) pysqlite_cursor_iternext
+cfn=(2)
+calls=3 0
+10 30
+
+fn=(2)
+0 70
+totals: 123456
+"""
+
+
+def test_callgrind_counts_instructions_and_gil_releases_by_compressed_names_too():
+    assert callgrind.parse(CALLGRIND_DUMP) == callgrind.Count(instructions=123456, gil_releases=7)
+
+
+def test_callgrind_dumps_are_read_in_the_order_callgrind_wrote_them(tmp_path):
+    for name in ("callgrind.out.7", "callgrind.out.7.10", "callgrind.out.7.2", "callgrind.out.7.1"):
+        (tmp_path / name).write_text("")
+    assert [path.name for path in callgrind.dumps(tmp_path)] == [
+        "callgrind.out.7.1", "callgrind.out.7.2", "callgrind.out.7.10"]
+
+
+def test_the_in_process_requests_look_like_wrk_s_through_waitress():
+    env = inprocess.environ("GET", "/api/v1/widgets?page=1&per_page=10", "t0k3n")
+    assert (env["PATH_INFO"], env["QUERY_STRING"]) == ("/api/v1/widgets", "page=1&per_page=10")
+    assert env["HTTP_AUTHORIZATION"] == "Bearer t0k3n" and env["HTTP_HOST"] == "127.0.0.1:8000"
+
+
+def test_valgrind_zeroes_and_dumps_at_the_marks_the_requests_make(tmp_path):
+    command = callgrind.command(tmp_path / "out.json", 5, ["/x"], tmp_path)
+    assert f"--zero-before={inprocess.MARK_START}" in command
+    assert f"--dump-before={inprocess.MARK_END}" in command
+    assert set(inprocess.MARKS) == {inprocess.MARK_START, inprocess.MARK_END}

@@ -1,0 +1,125 @@
+"""`python dev.py bench --callgrind`: instructions and GIL releases per request, counted by
+valgrind's callgrind in one process (bench/inprocess.py), so the figures repeat on a busy
+machine where wall-clock rates do not.
+
+A GIL release is a call of PyEval_SaveThread: the interpreter lets other threads run while
+this one waits in C (sqlite3 does it for each step and each column it reads; a write to the
+log does it too). Under a threaded server each is a chance of a thread switch.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import inprocess, seed
+from bench.scenarios import CURRENT_USER, FIRST_PAGE, ROOT, WIDGET, WIDGETS, server_environment
+
+GIL_RELEASE = "PyEval_SaveThread"
+ENDPOINTS = {"widget": WIDGET, "list": FIRST_PAGE, "user": CURRENT_USER}
+INSTALL = "valgrind is missing: apt-get install valgrind (Debian and Ubuntu)"
+
+
+class CallgrindFailed(Exception):
+    """valgrind or the requests under it failed; the message says how."""
+
+
+@dataclass(frozen=True)
+class Count:
+    instructions: int
+    gil_releases: int
+
+
+def missing_tools() -> list[str]:
+    return [] if shutil.which("valgrind") else [INSTALL]
+
+
+def parse(text: str) -> Count:
+    """Total instructions (Ir) and calls of PyEval_SaveThread in one callgrind output file."""
+    names: dict[str, str] = {}
+    total, releases, callee = 0, 0, ""
+    for line in text.splitlines():
+        if line.startswith(("summary:", "totals:")):
+            total = int(line.split()[1])
+        elif line.startswith("cfn="):
+            callee = _name(line[4:], names)
+        elif line.startswith("calls=") and callee == GIL_RELEASE:
+            releases += int(line[6:].split()[0])
+    return Count(total, releases)
+
+
+def _name(field: str, names: dict[str, str]) -> str:
+    """A function name from `(id) name` (first use of a compressed name) or `(id)`."""
+    match = re.fullmatch(r"\((\d+)\)(?: (.*))?", field.strip())
+    if not match:
+        return field.strip()
+    key, name = match.groups()
+    if name is not None:
+        names[key] = name
+    return names.get(key, "")
+
+
+def dumps(directory: Path) -> list[Path]:
+    """callgrind's files in the order written: callgrind.out.<pid>.1, .2, ..."""
+    files = [path for path in directory.glob("callgrind.out.*.*") if path.suffix[1:].isdigit()]
+    return sorted(files, key=lambda path: int(path.suffix[1:]))
+
+
+def command(out: Path, requests: int, paths: Sequence[str], directory: Path) -> list[str]:
+    return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={directory}/callgrind.out.%p",
+            f"--zero-before={inprocess.MARK_START}", f"--dump-before={inprocess.MARK_END}",
+            "--dump-instr=no", "--compress-pos=no",
+            sys.executable, "-m", "bench.inprocess", "--requests", str(requests), "--out", str(out),
+            *(argument for path in paths for argument in ("--path", path))]
+
+
+def measure(requests: int, source: Path | None, keep: Path | None = None) -> dict[str, Count]:
+    """Each endpoint's instructions and GIL releases per request, over `requests` warm
+    requests, in a fresh SQLite database seeded as the benchmark seeds it."""
+    with tempfile.TemporaryDirectory(prefix="widgetapi-callgrind-") as temporary:
+        directory = keep or Path(temporary)
+        directory.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{directory / 'callgrind.db'}"
+        # The benchmark's server settings; bcrypt at its cheapest, as only reads are counted.
+        env = {**server_environment(url, source, "callgrind-" + "k" * 40), "BCRYPT_LOG_ROUNDS": "4",
+               "PYTHONHASHSEED": "0"}
+        seed.prepare([str(Path(sys.executable).with_name("widgetapi"))], env, WIDGETS, directory / "seed.log")
+        out = directory / "statuses.json"
+        log = directory / "inprocess.log"
+        with log.open("w") as output:
+            completed = subprocess.run(command(out, requests, list(ENDPOINTS.values()), directory),
+                                       env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+        if completed.returncode:
+            raise CallgrindFailed(f"valgrind exited with {completed.returncode}:\n{log.read_text()[-3000:]}")
+        return _per_request(directory, out, requests)
+
+
+def _per_request(directory: Path, out: Path, requests: int) -> dict[str, Count]:
+    statuses = json.loads(out.read_text())
+    counts = [parse(path.read_text()) for path in dumps(directory)]
+    if len(counts) != len(ENDPOINTS) + 1:
+        raise CallgrindFailed(f"expected {len(ENDPOINTS) + 1} callgrind dumps in {directory}, "
+                              f"found {len(counts)}")
+    marks, *measured = counts
+    results = {}
+    for (key, path), count in zip(ENDPOINTS.items(), measured, strict=True):
+        if set(statuses[path]) != {200}:
+            raise CallgrindFailed(f"GET {path} answered {sorted(set(statuses[path]))}")
+        results[key] = Count(round((count.instructions - marks.instructions) / requests),
+                             round((count.gil_releases - marks.gil_releases) / requests))
+    return results
+
+
+def table(results: dict[str, Count], requests: int, commit: str) -> Iterator[str]:
+    yield f"widgetapi instruction counts ({commit}), in-process, SQLite, {requests} warm requests each"
+    labels = {key: f"GET {ENDPOINTS[key]}" for key in results}
+    width = max(len(label) for label in labels.values()) + 2
+    yield f"{'per request':<{width}}{'instructions':>14}{'GIL releases':>14}"
+    for key, count in results.items():
+        yield f"{labels[key]:<{width}}{count.instructions:>14,}{count.gil_releases:>14}"
