@@ -40,9 +40,11 @@ def missing_tools() -> list[str]:
     return [] if shutil.which("valgrind") else [INSTALL]
 
 
-def parse(text: str) -> Count:
-    """Total instructions (Ir) and calls of PyEval_SaveThread in one callgrind output file."""
-    names: dict[str, str] = {}
+def parse(text: str, names: dict[str, str] | None = None) -> Count:
+    """Total instructions (Ir) and calls of PyEval_SaveThread in one callgrind output file.
+    callgrind names a function once, `(id) name`, and then by `(id)` alone, also in the
+    files it writes later: parse those in order with the same `names`."""
+    names = {} if names is None else names
     total, releases, callee = 0, 0, ""
     for line in text.splitlines():
         if line.startswith(("summary:", "totals:")):
@@ -102,7 +104,8 @@ def measure(requests: int, source: Path | None, keep: Path | None = None) -> dic
 
 def _per_request(directory: Path, out: Path, requests: int) -> dict[str, Count]:
     statuses = json.loads(out.read_text())
-    counts = [parse(path.read_text()) for path in dumps(directory)]
+    names: dict[str, str] = {}
+    counts = [parse(path.read_text(), names) for path in dumps(directory)]
     if len(counts) != len(ENDPOINTS) + 1:
         raise CallgrindFailed(f"expected {len(ENDPOINTS) + 1} callgrind dumps in {directory}, "
                               f"found {len(counts)}")

@@ -126,7 +126,11 @@ totals: 123456
 
 
 def test_callgrind_counts_instructions_and_gil_releases_by_compressed_names_too():
-    assert callgrind.parse(CALLGRIND_DUMP) == callgrind.Count(instructions=123456, gil_releases=7)
+    names: dict[str, str] = {}
+    assert callgrind.parse(CALLGRIND_DUMP, names) == callgrind.Count(instructions=123456, gil_releases=7)
+    # A later file names the function by its id alone.
+    later = "summary: 99\nfn=(1)\ncfn=(2)\ncalls=5 0\n10 50\n"
+    assert callgrind.parse(later, names) == callgrind.Count(instructions=99, gil_releases=5)
 
 
 def test_callgrind_dumps_are_read_in_the_order_callgrind_wrote_them(tmp_path):
