@@ -42,11 +42,16 @@ def missing_tools() -> list[str]:
 
 def parse(text: str, names: dict[str, str] | None = None) -> Count:
     """Total instructions (Ir) and calls of PyEval_SaveThread in one callgrind output file.
-    callgrind names a function once, `(id) name`, and then by `(id)` alone, also in the
-    files it writes later: parse those in order with the same `names`."""
+    callgrind names a function once, `(id) name` (in a `fn=` or `cfn=` line, not always the
+    first that mentions it), and by `(id)` alone elsewhere, also in the files it writes
+    later: parse those in order with the same `names`."""
     names = {} if names is None else names
+    lines = text.splitlines()
+    for line in lines:
+        if line.startswith(("fn=", "cfn=")):
+            _name(line.partition("=")[2], names)
     total, releases, callee = 0, 0, ""
-    for line in text.splitlines():
+    for line in lines:
         if line.startswith(("summary:", "totals:")):
             total = int(line.split()[1])
         elif line.startswith("cfn="):
@@ -57,7 +62,7 @@ def parse(text: str, names: dict[str, str] | None = None) -> Count:
 
 
 def _name(field: str, names: dict[str, str]) -> str:
-    """A function name from `(id) name` (first use of a compressed name) or `(id)`."""
+    """A function name from `(id) name` (remembered), `(id)` or a plain name."""
     match = re.fullmatch(r"\((\d+)\)(?: (.*))?", field.strip())
     if not match:
         return field.strip()

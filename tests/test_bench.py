@@ -115,12 +115,15 @@ calls=4 0
 10 40
 
 fn=(4) pysqlite_cursor_iternext
-cfn=(2)
+cfn=(5)
 calls=3 0
 10 30
 
+fn=(5) PyEval_SaveThread
+0 30
+
 fn=(2)
-0 70
+0 40
 totals: 123456
 """
 
