@@ -41,7 +41,7 @@ def missing_tools() -> list[str]:
 
 
 def parse(text: str, names: dict[str, str] | None = None) -> Count:
-    """Total instructions (Ir) and calls of PyEval_SaveThread in one callgrind output file.
+    """Instructions (Ir) and calls of PyEval_SaveThread in one callgrind output file.
     callgrind names a function once, `(id) name` (in a `fn=` or `cfn=` line, not always the
     first that mentions it), and by `(id)` alone elsewhere, also in the files it writes
     later: parse those in order with the same `names`."""
@@ -52,8 +52,8 @@ def parse(text: str, names: dict[str, str] | None = None) -> Count:
             _name(line.partition("=")[2], names)
     total, releases, callee = 0, 0, ""
     for line in lines:
-        if line.startswith(("summary:", "totals:")):
-            total = int(line.split()[1])
+        if line.startswith("summary:"):  # the events of the time range ("totals:" adds what
+            total = int(line.split()[1])  # was under way when the counters were zeroed)
         elif line.startswith("cfn="):
             callee = _name(line[4:], names)
         elif line.startswith("calls=") and callee == GIL_RELEASE:

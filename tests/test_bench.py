@@ -124,7 +124,7 @@ fn=(5) PyEval_SaveThread
 
 fn=(2)
 0 40
-totals: 123456
+totals: 234567
 """
 
 
