@@ -82,7 +82,9 @@ def command(out: Path, requests: int, paths: Sequence[str], directory: Path) -> 
     return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={directory}/callgrind.out.%p",
             f"--zero-before={inprocess.MARK_START}", f"--dump-before={inprocess.MARK_END}",
             "--dump-instr=no", "--compress-pos=no",
-            sys.executable, "-m", "bench.inprocess", "--requests", str(requests), "--out", str(out),
+            # By its path, not `-m`: the current directory must not come before PYTHONPATH
+            # (--source), and the script imports nothing from bench/.
+            sys.executable, inprocess.__file__, "--requests", str(requests), "--out", str(out),
             *(argument for path in paths for argument in ("--path", path))]
 
 

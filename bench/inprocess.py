@@ -1,7 +1,7 @@
 """The requests `python dev.py bench --callgrind` counts, run in this process under callgrind.
 
     valgrind --tool=callgrind --zero-before=getpgrp --dump-before=getppid \\
-        python -m bench.inprocess --requests 100 --path /api/v1/auth/user --out statuses.json
+        python bench/inprocess.py --requests 100 --path /api/v1/auth/user --out statuses.json
 
 Builds the app from the environment (bench/callgrind.py passes the benchmark's server
 settings), registers the benchmark's users through it, sends every endpoint's request a few
@@ -83,7 +83,7 @@ def register(app: Callable[..., Any], count: int) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.inprocess")
+    parser = argparse.ArgumentParser(prog="python bench/inprocess.py")
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--path", action="append", required=True, metavar="PATH",
                         help="an endpoint to measure (GET with a token), in order; repeatable")
