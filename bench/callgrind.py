@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -96,7 +97,7 @@ def measure(requests: int, source: Path | None, keep: Path | None = None) -> dic
         directory.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{directory / 'callgrind.db'}"
         # The benchmark's server settings; bcrypt at its cheapest, as only reads are counted.
-        env = {**server_environment(url, source, "callgrind-" + "k" * 40), "BCRYPT_LOG_ROUNDS": "4",
+        env = {**server_environment(url, source, secrets.token_urlsafe(48)), "BCRYPT_LOG_ROUNDS": "4",
                "PYTHONHASHSEED": "0"}
         seed.prepare([str(Path(sys.executable).with_name("widgetapi"))], env, WIDGETS, directory / "seed.log")
         out = directory / "statuses.json"
