@@ -27,3 +27,12 @@ def test_page_numbers_in_ascii_digits_are_read(testapp: webtest.TestApp,
     assert response.json["errors"] == {"page": "must be at most 100000000"}
     response = testapp.get(f"{WIDGETS}?page={'9' * 5000}", headers=user_headers, status=400)
     assert response.json["errors"] == {"page": "must be a whole number"}
+
+
+def test_page_links_are_written_as_urlencode_writes_them(testapp: webtest.TestApp,
+                                                         admin_headers: dict[str, str]) -> None:
+    from urllib.parse import urlencode
+
+    response = testapp.get("/api/v1/widgets?per_page=5&page=1", headers=admin_headers, status=200)
+    expected = f"http://localhost:80/api/v1/widgets?{urlencode({'page': 1, 'per_page': 5})}"
+    assert response.json["links"]["self"] == expected

@@ -5,7 +5,6 @@ import math
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import falcon
 import peewee
@@ -83,4 +82,5 @@ def paginate(req: falcon.Request, resp: falcon.Response, rows: Listing[Any] | pe
 
 
 def _page_url(req: falcon.Request, page: int, per_page: int) -> str:
-    return f"{req.context.client.url_prefix}{req.path}?{urlencode({'page': page, 'per_page': per_page})}"
+    # Two whole numbers: nothing to escape (urlencode would write the same, at ten times the cost).
+    return f"{req.context.client.url_prefix}{req.path}?page={int(page)}&per_page={int(per_page)}"
