@@ -152,6 +152,8 @@ class VerifiedTokens:
         """The token's claims, as `decode_token` gives them; raises TokenExpired or TokenInvalid."""
         payload, claims = self._verified(token)
         try:
+            # PyJWT's own claim checks, which decode runs after the signature: no public
+            # name yet (PyJWT 2.x; tests/test_verified_tokens.py holds a hit to a decode).
             _PYJWT._validate_claims(payload, _PYJWT.options, audience=self.keys.audience,
                                     issuer=self.keys.issuer)
         except jwt.ExpiredSignatureError:
