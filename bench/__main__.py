@@ -46,8 +46,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON")
     parser.add_argument("--callgrind", action="store_true",
                         help="instead: count instructions and GIL releases per request of the widget, list "
-                             "and user reads, in-process under valgrind's callgrind (SQLite; repeatable "
-                             "on a busy machine; needs valgrind)")
+                             "and user reads (and the book reads, when the app has books), in-process under "
+                             "valgrind's callgrind (SQLite; repeatable on a busy machine; needs valgrind)")
     parser.add_argument("--requests", type=int, default=100, metavar="N",
                         help="with --callgrind: warm requests counted per endpoint (default: 100)")
     parser.add_argument("--keep", type=Path, metavar="DIR",

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,9 @@ from bench import inprocess, seed
 from bench.scenarios import CURRENT_USER, FIRST_PAGE, ROOT, WIDGET, WIDGETS, server_environment
 
 GIL_RELEASE = "PyEval_SaveThread"
-ENDPOINTS = {"widget": WIDGET, "list": FIRST_PAGE, "user": CURRENT_USER}
+ENDPOINTS = {"widget": WIDGET, "list": FIRST_PAGE, "user": CURRENT_USER,
+             # measured when the app has books; {book} is one of the token's user's books
+             "book": f"{inprocess.BOOKS}/{{book}}", "books": f"{inprocess.BOOKS}?page=1&per_page=10"}
 INSTALL = "valgrind is missing: apt-get install valgrind (Debian and Ubuntu)"
 
 
@@ -79,14 +81,14 @@ def dumps(directory: Path) -> list[Path]:
     return sorted(files, key=lambda path: int(path.suffix[1:]))
 
 
-def command(out: Path, requests: int, paths: Sequence[str], directory: Path) -> list[str]:
+def command(out: Path, requests: int, endpoints: Mapping[str, str], directory: Path) -> list[str]:
     return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={directory}/callgrind.out.%p",
             f"--zero-before={inprocess.MARK_START}", f"--dump-before={inprocess.MARK_END}",
             "--dump-instr=no", "--compress-pos=no",
             # By its path, not `-m`: the current directory must not come before PYTHONPATH
             # (--source), and the script imports nothing from bench/.
             sys.executable, inprocess.__file__, "--requests", str(requests), "--out", str(out),
-            *(argument for path in paths for argument in ("--path", path))]
+            *(argument for name, path in endpoints.items() for argument in ("--endpoint", f"{name}={path}"))]
 
 
 def measure(requests: int, source: Path | None, keep: Path | None = None) -> dict[str, Count]:
@@ -100,10 +102,10 @@ def measure(requests: int, source: Path | None, keep: Path | None = None) -> dic
         env = {**server_environment(url, source, secrets.token_urlsafe(48)), "BCRYPT_LOG_ROUNDS": "4",
                "PYTHONHASHSEED": "0"}
         seed.prepare([str(Path(sys.executable).with_name("widgetapi"))], env, WIDGETS, directory / "seed.log")
-        out = directory / "statuses.json"
+        out = directory / "measured.json"
         log = directory / "inprocess.log"
         with log.open("w") as output:
-            completed = subprocess.run(command(out, requests, list(ENDPOINTS.values()), directory),
+            completed = subprocess.run(command(out, requests, ENDPOINTS, directory),
                                        env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
         if completed.returncode:
             raise CallgrindFailed(f"valgrind exited with {completed.returncode}:\n{log.read_text()[-3000:]}")
@@ -111,17 +113,18 @@ def measure(requests: int, source: Path | None, keep: Path | None = None) -> dic
 
 
 def _per_request(directory: Path, out: Path, requests: int) -> dict[str, Count]:
-    statuses = json.loads(out.read_text())
+    written = json.loads(out.read_text())
+    order, statuses = written["measured"], written["statuses"]
     names: dict[str, str] = {}
     counts = [parse(path.read_text(), names) for path in dumps(directory)]
-    if len(counts) != len(ENDPOINTS) + 1:
-        raise CallgrindFailed(f"expected {len(ENDPOINTS) + 1} callgrind dumps in {directory}, "
+    if len(counts) != len(order) + 1:
+        raise CallgrindFailed(f"expected {len(order) + 1} callgrind dumps in {directory}, "
                               f"found {len(counts)}")
     marks, *measured = counts
     results = {}
-    for (key, path), count in zip(ENDPOINTS.items(), measured, strict=True):
-        if set(statuses[path]) != {200}:
-            raise CallgrindFailed(f"GET {path} answered {sorted(set(statuses[path]))}")
+    for key, count in zip(order, measured, strict=True):
+        if set(statuses[key]) != {200}:
+            raise CallgrindFailed(f"GET {ENDPOINTS[key]} answered {sorted(set(statuses[key]))}")
         results[key] = Count(round((count.instructions - marks.instructions) / requests),
                              round((count.gil_releases - marks.gil_releases) / requests))
     return results

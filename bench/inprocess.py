@@ -1,10 +1,11 @@
 """The requests `python dev.py bench --callgrind` counts, run in this process under callgrind.
 
     valgrind --tool=callgrind --zero-before=getpgrp --dump-before=getppid \\
-        python bench/inprocess.py --requests 100 --path /api/v1/auth/user --out statuses.json
+        python bench/inprocess.py --requests 100 --endpoint user=/api/v1/auth/user --out measured.json
 
 Builds the app from the environment (bench/callgrind.py passes the benchmark's server
-settings), registers the benchmark's users through it, sends every endpoint's request a few
+settings), registers the benchmark's users through it (and gives each some books, when the
+app has books), sends every endpoint's request a few
 times to warm it (imports, compiled statements, caches), then for each endpoint: calls
 MARK_START (callgrind zeroes its counters), sends N requests straight to the WSGI app, calls
 MARK_END (callgrind writes the counts since the zeroing to a file of its own). The marks
@@ -30,6 +31,9 @@ MARK_START, MARK_END = MARKS
 WARM_REQUESTS = 16
 USERS = 8
 PASSWORD = "bench password 1"
+BOOKS = "/api/v1/books"
+BOOK = {"name": "Dune", "author": "Frank Herbert", "publisher": "Chilton", "price": "12.50"}
+BOOKS_PER_USER = 12
 
 
 def mark(name: str) -> None:
@@ -82,12 +86,30 @@ def register(app: Callable[..., Any], count: int) -> list[str]:
     return tokens
 
 
+def add_books(app: Callable[..., Any], tokens: list[str]) -> list[str] | None:
+    """BOOKS_PER_USER books for each user, through the API; each user's first book's id, or
+    None when the app has no books."""
+    first: list[str] = []
+    for token in tokens:
+        for number in range(BOOKS_PER_USER):
+            body = json.dumps({**BOOK, "name": f"Book {number}"}).encode()
+            status, reply = call(app, environ("POST", BOOKS, token, body))
+            if status in (404, 405) and not first:
+                return None
+            if status != 201:
+                raise SystemExit(f"POST {BOOKS} answered {status}: {reply[:300]!r}")
+            if number == 0:
+                first.append(json.loads(reply)["id"])
+    return first
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/inprocess.py")
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--path", action="append", required=True, metavar="PATH",
-                        help="an endpoint to measure (GET with a token), in order; repeatable")
-    parser.add_argument("--out", required=True, help="where to write each endpoint's statuses (JSON)")
+    parser.add_argument("--endpoint", action="append", required=True, metavar="NAME=PATH",
+                        help="an endpoint to measure (GET with a token), in order; {book} in PATH is "
+                             "a book of the token's user; repeatable")
+    parser.add_argument("--out", required=True, help="where to write what was measured (JSON)")
     args = parser.parse_args(argv)
 
     from widgetapi.app import create_app
@@ -95,26 +117,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = create_app(Config.from_env())
     tokens = register(app, USERS)
-    requests = [[environ("GET", path, tokens[i % USERS]) for i in range(args.requests)]
-                for path in args.path]
-    for path in args.path:
+    books = add_books(app, tokens)
+    endpoints = dict(endpoint.split("=", 1) for endpoint in args.endpoint)
+    if books is None:  # an app without books: the other endpoints
+        endpoints = {name: path for name, path in endpoints.items() if not path.startswith(BOOKS)}
+
+    def request(path: str, i: int) -> dict[str, Any]:
+        user = i % USERS
+        return environ("GET", path.replace("{book}", books[user] if books else ""), tokens[user])
+
+    requests = {name: [request(path, i) for i in range(args.requests)] for name, path in endpoints.items()}
+    for path in endpoints.values():
         for i in range(WARM_REQUESTS):
-            status, reply = call(app, environ("GET", path, tokens[i % USERS]))
+            status, reply = call(app, request(path, i))
             if status != 200:
                 raise SystemExit(f"GET {path} answered {status}: {reply[:300]!r}")
     statuses: dict[str, list[int]] = {}
     mark(MARK_START)
     mark(MARK_END)  # the marks alone
-    for path, envs in zip(args.path, requests, strict=True):
+    for name, envs in requests.items():
         seen = []
         gc.collect()  # each endpoint's count starts from the same state of the collector
         mark(MARK_START)
         for env in envs:
             seen.append(call(app, env)[0])
         mark(MARK_END)
-        statuses[path] = seen
+        statuses[name] = seen
     with open(args.out, "w") as output:
-        json.dump(statuses, output)
+        json.dump({"measured": list(endpoints), "statuses": statuses}, output)
     return 0
 
 

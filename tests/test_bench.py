@@ -150,7 +150,8 @@ def test_the_in_process_requests_look_like_wrk_s_through_waitress():
 
 
 def test_valgrind_zeroes_and_dumps_at_the_marks_the_requests_make(tmp_path):
-    command = callgrind.command(tmp_path / "out.json", 5, ["/x"], tmp_path)
+    command = callgrind.command(tmp_path / "out.json", 5, {"x": "/x"}, tmp_path)
+    assert command[-2:] == ["--endpoint", "x=/x"]
     assert f"--zero-before={inprocess.MARK_START}" in command
     assert f"--dump-before={inprocess.MARK_END}" in command
     assert set(inprocess.MARKS) == {inprocess.MARK_START, inprocess.MARK_END}
