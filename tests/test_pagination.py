@@ -85,3 +85,12 @@ def test_every_page_agrees_with_its_count_while_another_thread_writes(
             stop.set()
             writer.join(timeout=30)
     assert wrong == []
+
+
+def test_page_links_are_written_as_urlencode_writes_them(testapp: webtest.TestApp,
+                                                         admin_headers: dict[str, str]) -> None:
+    from urllib.parse import urlencode
+
+    response = testapp.get("/api/v1/widgets?per_page=5&page=1", headers=admin_headers, status=200)
+    expected = f"http://localhost:80/api/v1/widgets?{urlencode({'page': 1, 'per_page': 5})}"
+    assert response.json["links"]["self"] == expected

@@ -5,7 +5,6 @@ import math
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import falcon
 import peewee
@@ -88,4 +87,5 @@ def paginate(req: falcon.Request, resp: falcon.Response, rows: Pages | peewee.Mo
 
 
 def _page_url(req: falcon.Request, page: int, per_page: int) -> str:
-    return absolute_url(req, f"{req.path}?{urlencode({'page': page, 'per_page': per_page})}")
+    # Two whole numbers: nothing to escape (urlencode would write the same, at ten times the cost).
+    return absolute_url(req, f"{req.path}?page={int(page)}&per_page={int(per_page)}")
