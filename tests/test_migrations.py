@@ -15,10 +15,11 @@ from widgetapi.books import Book
 from widgetapi.config import Config
 from widgetapi.db import database
 from widgetapi.keys import KeyRing
-from widgetapi.models import MODELS, Session, User, Widget
+from widgetapi.models import MODELS, Session, User
 from widgetapi.passwords import hash_password
 from widgetapi.timeutil import utcnow
 from widgetapi.tokens import issue_token
+from widgetapi.widgets import Widget
 
 BLACKLISTED = "Token blacklisted. Please log in again."
 

@@ -17,8 +17,9 @@ from widgetapi.books import BOOK, BOOK_COUNT, OWN_BOOK
 from widgetapi.books import BOOKS as BOOKS_LISTING
 from widgetapi.config import Config
 from widgetapi.db import database, open_database
-from widgetapi.models import COUNTER, USER_FOR_TOKEN, USERS, WIDGET_BY_NAME, WIDGETS, User, Widget
+from widgetapi.models import COUNTER, USER_FOR_TOKEN, USERS, User
 from widgetapi.statements import Listing, Param, Statement
+from widgetapi.widgets import WIDGET_BY_NAME, WIDGETS, Widget
 
 
 @contextmanager
