@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import cast
+from typing import TypeVar, cast
 
 import peewee
 
 from widgetapi.db import database
 from widgetapi.statements import Listing, Param, Statement, placeholder
 from widgetapi.timeutil import utcnow
+
+M = TypeVar("M", bound=peewee.Model)
 
 
 class BaseModel(peewee.Model):
@@ -33,7 +35,7 @@ class User(BaseModel):
     # One more at every revocation (password change, logout everywhere, disabling): a
     # session is valid only while it carries the generation the user has (see Session).
     token_generation = peewee.IntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
-    has_session: bool  # only on users from for_token()
+    refused: int  # only on users from for_token(): 1 when the token is refused
 
     class Meta:
         table_name = "users"
@@ -59,24 +61,29 @@ class User(BaseModel):
         return bool(self.admin and not self.disabled)
 
     @classmethod
-    def for_token(cls, public_id: uuid.UUID, jti: str) -> User | None:
-        """The token's user, with `has_session` telling whether the token's session is still
-        there: one query for both, since every authenticated request asks."""
-        return USER_FOR_TOKEN.first(public_id=public_id, jti=jti)
+    def for_token(cls, public_id: uuid.UUID, jti: str, issued_at: datetime) -> User | None:
+        """The token's user, with `refused` telling whether the token is refused (see
+        refuses_token): one query for both, since every authenticated request asks. The user
+        has the columns a request uses (TOKEN_COLUMNS), never the password hash."""
+        return USER_FOR_TOKEN.first(public_id=public_id, jti=jti, issued_at=issued_at)
 
     @classmethod
-    def for_token_query(cls, public_id: uuid.UUID, jti: str) -> peewee.ModelSelect[User]:
+    def for_token_query(cls, public_id: uuid.UUID, jti: str, issued_at: datetime) -> peewee.ModelSelect[User]:
         # The user row by its unique public_id, and an index lookup of the session by its
         # unique jti; the session must be this user's, of the user's current generation.
+        # `refused` is refuses_token() in SQL, and the row carries no password hash.
         session = Session.select(peewee.SQL("1")).where(
             (Session.jti == jti) & (Session.user == cls.id) & (Session.generation == cls.token_generation))
-        query = cls.select(cls, peewee.fn.EXISTS(session).alias("has_session"))
+        revoked = cls.tokens_valid_after.is_null(False) & (cls.tokens_valid_after >= issued_at)
+        refused = ~peewee.fn.EXISTS(session) | (cls.disabled == True) | revoked  # noqa: E712
+        query = cls.select(*TOKEN_COLUMNS, peewee.Case(None, [(refused, 1)], 0).alias("refused"))
         return query.where(cls.public_id == public_id)
 
     def refuses_token(self, issued_at: datetime) -> bool:
         """Whether a token issued at `issued_at` is refused: its session was ended (a user
-        from for_token()), the user is disabled, or all their tokens were revoked since."""
-        if not getattr(self, "has_session", True) or self.disabled:
+        from for_token() says so in `refused`), the user is disabled, or all their tokens were
+        revoked since."""
+        if getattr(self, "refused", 0) or self.disabled:
             return True
         return self.tokens_valid_after is not None and issued_at <= self.tokens_valid_after
 
@@ -87,6 +94,11 @@ class User(BaseModel):
         if self.tokens_valid_after is not None and now <= self.tokens_valid_after:
             return self.tokens_valid_after + timedelta(microseconds=1)
         return now
+
+    @classmethod
+    def password_hash_of(cls, user_id: int) -> str | None:
+        """The stored hash (None when the account is gone): users from for_token() lack it."""
+        return cast("str | None", cls.select(cls.password_hash).where(cls.id == user_id).scalar())
 
     def rehash(self, password_hash: str) -> None:
         """Store a new hash of the same password (another cost), unless it changed meanwhile."""
@@ -181,9 +193,23 @@ COUNTED: tuple[type[BaseModel], ...] = (User,)  # row counts kept by triggers (c
 
 # The hot reads, compiled once (statements.py says why): every authenticated request runs
 # USER_FOR_TOKEN; reading users adds COUNTER and a page (widgets.py and books.py hold theirs).
-USER_FOR_TOKEN = Statement(lambda: User.for_token_query(placeholder("public_id"), placeholder("jti")))
+USER_FOR_TOKEN = Statement(lambda: User.for_token_query(
+    placeholder("public_id"), placeholder("jti"), placeholder("issued_at")))
+# What an authenticated request reads of its user: not the password hash (a password check
+# reads it: User.password_hash_of).
+TOKEN_COLUMNS = (User.id, User.email, User.public_id, User.admin, User.registered_on,
+                 User.tokens_valid_after, User.disabled, User.token_generation)
 COUNTER = Statement(lambda: Counter.select(Counter.value).where(Counter.name == Param("name")))
 USERS = Listing(User, User.select, lambda: Counter.rows_in(User))
+
+
+def with_owner_shown(model: type[M], join: str) -> peewee.ModelSelect[M]:
+    """Rows of `model` (widgets, books) with what an item shows of its owner (User.id says
+    whether there is one), in creation order, for item reads and pages: every column but
+    the owner's id, which the owner object joined to the row stands for (statements.py)."""
+    columns = [field for field in model._meta.sorted_fields if field is not model.owner]  # type: ignore[attr-defined]
+    owner = (User.id, User.email, User.public_id)
+    return model.select(*columns, *owner).join(User, join).order_by(model.id)  # type: ignore[attr-defined]
 
 
 def register(model: type[BaseModel], counted: bool = False) -> None:

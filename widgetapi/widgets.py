@@ -29,8 +29,7 @@ class Widget(BaseModel):
     def with_owner(cls) -> peewee.ModelSelect[Widget]:
         """Widgets joined with what is shown of their owners (None when there is no owner),
         in creation order: one query for any number."""
-        owner = (User.id, User.email, User.public_id)
-        return cls.select(cls, *owner).join(User, peewee.JOIN.LEFT_OUTER).order_by(cls.id)
+        return models.with_owner_shown(cls, peewee.JOIN.LEFT_OUTER)
 
     @classmethod
     def by_name(cls, name: str) -> Widget | None:
