@@ -157,7 +157,7 @@ def test_compiled_objects_equal_peewee_s(testapp: webtest.TestApp, admin_headers
     assert compiled is not None and user is not None
     # Item reads leave out the owner's id: the joined owner stands for it.
     assert compiled.__data__ == {name: value for name, value in built.__data__.items() if name != "owner"}
-    assert compiled.owner is not None and compiled.owner.id == built.owner_id
+    assert compiled.owner is not None and compiled.owner.id == built.__data__["owner"]
     assert compiled.owner.email == owner.email and compiled.owner.public_id == owner.public_id
     # The token check reads the columns a request uses, and never the password hash.
     assert user.__data__ == {field.name: owner.__data__[field.name] for field in TOKEN_COLUMNS}
