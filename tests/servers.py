@@ -156,7 +156,7 @@ def gunicorn(port: int, workers: int = 2) -> list[str]:
 def waitress_serve(port: int) -> list[str]:
     """The README's command for Windows (it runs anywhere)."""
     return [sys.executable, "-m", "waitress", "--threads=4", f"--listen=127.0.0.1:{port}",
-            "widgetapi.wsgi:app"]
+            "--no-clear-untrusted-proxy-headers", "widgetapi.wsgi:app"]
 
 
 def race(attempts: Sequence[Callable[[], Reply]]) -> list[Reply]:

@@ -71,9 +71,9 @@ def test_one_text_line_per_request(testapp: webtest.TestApp, user_headers: dict[
     lines = access_lines(capsys.readouterr().err)
     assert [(line.group(1), line.group(3)) for line in lines] == [("INFO", "req-1"), ("INFO", "req-2")]
     first = lines[0].group(4)
-    assert re.fullmatch(rf"GET /api/v1/widgets/{{name}} 404 \d+\.\dms user={public_id}", first), first
+    assert re.fullmatch(rf"GET /api/v1/widgets/{{name}} 404 \d+\.\dms client=127\.0\.0\.1 user={public_id}", first), first
     # the route template, never the path as sent; no user without a token
-    assert re.fullmatch(r"GET \(no route\) 404 \d+\.\dms", lines[1].group(4)), lines[1].group(4)
+    assert re.fullmatch(r"GET \(no route\) 404 \d+\.\dms client=127\.0\.0\.1", lines[1].group(4)), lines[1].group(4)
 
 
 def test_json_lines(config: Config, capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,7 +90,7 @@ def test_json_lines(config: Config, capsys: pytest.CaptureFixture[str]) -> None:
     assert isinstance(entry.pop("duration_ms"), float)
     assert entry == {"level": "INFO", "logger": "widgetapi.access", "request_id": "json-1",
                      "message": entry["message"], "method": "GET", "route": "/api/v1", "status": 200,
-                     "user": None}
+                     "client": "127.0.0.1", "user": None}
 
 
 def test_an_error_logged_for_a_request_carries_its_id(app: falcon.App, testapp: webtest.TestApp,

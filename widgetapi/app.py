@@ -55,7 +55,7 @@ def create_app(config: Config) -> falcon.App:
     limit_hashing(config.hash_concurrency, config.hash_waiting)
 
     middleware: list[Any] = [
-        ClientMiddleware(config.trusted_proxies),
+        ClientMiddleware(config.trusted_proxies, config.allowed_hosts),
         OpportunisticPurge(config.purge_interval_seconds),
         ConnectionPerRequest(db),
         Authentication(keys),

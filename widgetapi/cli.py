@@ -7,12 +7,14 @@ database that cannot be used, a port in use) is one line on stderr and exit stat
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import os
 import shutil
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,10 +43,21 @@ ENVIRONMENT = {
     "DATABASE_POOL_SIZE": "database connections per process (default: 5; serve sets --threads + 1)",
     "LOG_FORMAT": "text or json, one object a line (default: text)",
     "METRICS_ENABLED": "true to serve GET /metrics for Prometheus (default: false)",
+    "PROMETHEUS_MULTIPROC_DIR": "where gunicorn's workers keep their metrics (default: none; "
+                                "widgetapi.gunicorn_conf sets one)",
+    "TRUSTED_PROXIES": "comma-separated addresses or CIDR ranges of reverse proxies whose "
+                       "X-Forwarded-For/-Proto/-Host are believed (default: none)",
+    "ALLOWED_HOSTS": "comma-separated host names or host:port the API answers for, .example.com for "
+                     "its subdomains; others get 400 (default: any; production: required)",
+    "LOGIN_MAX_FAILURES": "failed logins per email and client address before a lockout (default: 5)",
+    "AUTH_RATE_PER_MINUTE": "login, registration and password requests per client address a minute "
+                            "(default: 30)",
+    "PASSWORD_HASH_CONCURRENCY": "password hashes at once per process (default: half the threads, "
+                                 "at least 1)",
     "WIDGETAPI_ADMIN_PASSWORD": "the new administrator's password (default: asked on the terminal)",
 }
-DATABASE_ONLY = ("WIDGETAPI_ENV", "DATABASE_URL")
-SERVER = tuple(name for name in ENVIRONMENT if name != "WIDGETAPI_ADMIN_PASSWORD")
+# Every command but gen-key reads the whole configuration and checks it as the server would.
+CONFIGURATION = tuple(name for name in ENVIRONMENT if name != "WIDGETAPI_ADMIN_PASSWORD")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -55,13 +68,14 @@ def _environment(names: Sequence[str]) -> str:
     width = max(len(name) for name in names)
     lines = [f"  {name.ljust(width)}  {ENVIRONMENT[name]}" for name in names]
     return "environment variables read:\n" + "\n".join(lines) + (
-        "\n\nThe configuration is checked as a whole: in production every command needs SECRET_KEY.")
+        "\n\nThe configuration is checked as a whole, keys included: in production every command "
+        "needs SECRET_KEY (or the EdDSA key) and ALLOWED_HOSTS.")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="widgetapi", description="The widgetapi server and its tools.", formatter_class=_HelpFormatter,
-        epilog=f"Run `widgetapi COMMAND --help` for a command's options.\n\n{_environment(SERVER)}")
+        epilog=f"Run `widgetapi COMMAND --help` for a command's options.\n\n{_environment(CONFIGURATION)}")
     parser.add_argument("--version", action="version", version=f"widgetapi {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -69,7 +83,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         return commands.add_parser(name, help=summary, description=description or summary,
                                    formatter_class=_HelpFormatter, epilog=_environment(reads))
 
-    serve = command("serve", "create missing tables and serve the API with waitress", SERVER,
+    serve = command("serve", "create missing tables and serve the API with waitress", CONFIGURATION,
                     "Creates missing tables (as init-db does), then serves the API with waitress "
                     "until Ctrl-C or SIGTERM.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
@@ -77,20 +91,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serve.add_argument("--threads", type=int, default=4,
                        help="requests served at once; the database pool gets one connection more")
 
-    command("init-db", "create missing tables and bring older ones up to date", DATABASE_ONLY,
+    command("init-db", "create missing tables and bring older ones up to date", CONFIGURATION,
             "Creates missing tables and brings tables made by an earlier version up to date, keeping "
             "their data. Safe on a database in use, and to run again.")
 
     admin = command("create-admin", "create an administrator, or promote an existing user",
-                    (*DATABASE_ONLY, "BCRYPT_LOG_ROUNDS", "WIDGETAPI_ADMIN_PASSWORD"),
+                    (*CONFIGURATION, "WIDGETAPI_ADMIN_PASSWORD"),
                     "Creates the user as an administrator, the password coming from WIDGETAPI_ADMIN_PASSWORD "
                     "or a prompt; or promotes an existing user, whose password stays as it is.")
     admin.add_argument("email", help="the administrator's email address")
 
-    seed = command("seed", "add sample widgets owned by an administrator", DATABASE_ONLY)
+    seed = command("seed", "add sample widgets owned by an administrator", CONFIGURATION)
     seed.add_argument("--count", type=int, default=10, help="how many widgets to add")
 
-    command("purge-tokens", "remove the sessions of tokens that have expired", DATABASE_ONLY,
+    command("purge-tokens", "remove the sessions of tokens that have expired", CONFIGURATION,
             "Removes the sessions (and logouts) of tokens that have expired anyway (each server "
             "process also does it in the background); for a schedule, e.g. hourly from cron.")
 
@@ -160,14 +174,11 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     config = replace(config, database_pool_size=args.threads + 1)
     app = create_app(config)
     operations.init_db()
-    try:  # listen first: nothing says "serving" unless it is
-        # waitress.serve's hook for making the server is ours already: made here, not by serve
-        options = {name: value for name, value in waitress_options(args.threads).items() if name != "_server"}
-        server: Any = create_server(app, host=args.host, port=args.port, **options)
-    except OSError as error:
-        raise operations.OperationFailed(
-            f"cannot listen on {args.host} port {args.port}: {error.strerror or error} "
-            "(is another server using it? choose another with --port)") from None
+    # listen first: nothing says "serving" unless it is
+    # waitress.serve's hook for making the server is ours already: made here, not by serve
+    options = {name: value for name, value in waitress_options(args.threads).items() if name != "_server"}
+    server: Any = _listen(lambda: create_server(app, host=args.host, port=args.port, **options),
+                          args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     base = f"http://{host}:{server.effective_port}/api/v1"
     print(f"widgetapi {__version__} ({config.env}) on {describe_database(config.database_url)}", flush=True)
@@ -178,10 +189,39 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     if not operations.has_administrator():
         print(f"No administrator yet, so nobody can write widgets: run `{launcher()} create-admin EMAIL`",
               flush=True)
+    # Ctrl-C too: a shell starts a background job with SIGINT ignored, and so would we be
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     server.run()  # until Ctrl-C or SIGTERM: waitress then closes its sockets and returns
     print("widgetapi: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _listen(make_server: Callable[[], Any], host: str, port: int) -> Any:
+    """`make_server()`, or OperationFailed naming what is wrong: the host or the port."""
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as error:
+        raise operations.OperationFailed(
+            f"cannot listen on {host}: no such host or address ({getattr(error, 'strerror', None) or error}; "
+            "--host takes an address of this machine, or a name that resolves to one)") from None
+    try:
+        return make_server()
+    except ValueError:  # waitress could not resolve it after all
+        raise operations.OperationFailed(f"cannot listen on {host}: no such host or address") from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if error.errno == errno.EADDRNOTAVAIL:
+            raise operations.OperationFailed(
+                f"cannot listen on {host}: {reason} (it is not an address of this machine; "
+                "0.0.0.0 listens on every interface)") from None
+        if error.errno == errno.EACCES:
+            raise operations.OperationFailed(
+                f"cannot listen on {host} port {port}: {reason} (ports below 1024 need privileges; "
+                "choose another with --port)") from None
+        raise operations.OperationFailed(
+            f"cannot listen on {host} port {port}: {reason} "
+            "(is another server using it? choose another with --port)") from None
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,8 @@ class Config:
     metrics_directory: str | None = None
     # Peers (addresses or CIDR ranges) whose X-Forwarded-For/-Proto/-Host are believed.
     trusted_proxies: tuple[str, ...] = ()
+    # Host names (and host:port) the API answers for; none: any (development and testing).
+    allowed_hosts: tuple[str, ...] = ()
     # Throttling (widgetapi/throttle.py): failed logins per email and client address before a
     # lockout, and login/registration/password-change requests per client address a minute.
     login_max_failures: int = 5
@@ -106,7 +109,8 @@ class Config:
             log_format=_choice(environ, "LOG_FORMAT", LOG_FORMATS),
             metrics_enabled=_choice(environ, "METRICS_ENABLED", ("false", "true")) == "true",
             metrics_directory=environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
-            trusted_proxies=_trusted_proxies(environ.get("TRUSTED_PROXIES", "")),
+            trusted_proxies=parse_trusted_proxies(environ.get("TRUSTED_PROXIES", "")),
+            allowed_hosts=_allowed_hosts(env, environ.get("ALLOWED_HOSTS", "")),
             login_max_failures=_whole_number(environ, "LOGIN_MAX_FAILURES", _THROTTLE_DEFAULTS, 1, 10**6),
             auth_rate_per_minute=_whole_number(environ, "AUTH_RATE_PER_MINUTE", _THROTTLE_DEFAULTS, 1, 10**6),
             password_hash_concurrency=_whole_number(
@@ -179,7 +183,8 @@ def _strong_secret(name: str, value: str) -> str:
     return value
 
 
-def _trusted_proxies(value: str) -> tuple[str, ...]:
+def parse_trusted_proxies(value: str) -> tuple[str, ...]:
+    """TRUSTED_PROXIES as a tuple of addresses and CIDR ranges, or ConfigError."""
     proxies = tuple(item.strip() for item in value.split(",") if item.strip())
     for proxy in proxies:
         try:
@@ -187,6 +192,24 @@ def _trusted_proxies(value: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError(f"TRUSTED_PROXIES must list addresses or CIDR ranges, not {proxy!r}") from None
     return proxies
+
+
+# An ALLOWED_HOSTS entry: `*`, or a host name (`.example.com`: it and its subdomains), an
+# IPv4 address or a bracketed IPv6 one, with an optional port.
+_ALLOWED_HOST = re.compile(r"\*|\.?[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::[0-9]{1,5})?"
+                           r"|\[[0-9a-f:.]{2,45}\](?::[0-9]{1,5})?")
+
+
+def _allowed_hosts(env: str, value: str) -> tuple[str, ...]:
+    hosts = tuple(host.lower() for host in _list(value))
+    for host in hosts:
+        if not _ALLOWED_HOST.fullmatch(host):
+            raise ConfigError(f"ALLOWED_HOSTS must list host names or host:port (`.example.com` for "
+                              f"its subdomains), not {host!r}")
+    if env == "production" and not hosts:
+        raise ConfigError("ALLOWED_HOSTS must be set in production: the host names clients reach the "
+                          "API by, comma-separated (e.g. api.example.com)")
+    return hosts
 
 
 def _private_key_file(value: str) -> str:

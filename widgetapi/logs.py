@@ -28,7 +28,7 @@ NO_ROUTE = "(no route)"  # unknown paths and static files: one name, so labels s
 # Loggers whose records go through widgetapi's handler (waitress: `widgetapi serve`'s server).
 LOGGERS = ("widgetapi", "waitress")
 # The fields of an access line, as JSON keys.
-ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "user")
+ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "client", "user")
 
 _current_request_id: ContextVar[str] = ContextVar("widgetapi_request_id", default=NO_REQUEST)
 access_log = logging.getLogger("widgetapi.access")
@@ -60,10 +60,13 @@ class RequestLog:
         public_id = str(user.public_id) if user is not None else None
         route = req.uri_template or NO_ROUTE
         status = resp.status_code
-        access_log.info("%s %s %d %.1fms%s", req.method, route, status, milliseconds,
+        # the client as throttling sees it (TRUSTED_PROXIES), not the proxy that passed it on
+        seen = getattr(req.context, "client", None)
+        address = seen.address if seen is not None else (req.remote_addr or "-")
+        access_log.info("%s %s %d %.1fms client=%s%s", req.method, route, status, milliseconds, address,
                         f" user={public_id}" if public_id else "",
                         extra={"method": req.method, "route": route, "status": status,
-                               "duration_ms": milliseconds, "user": public_id})
+                               "duration_ms": milliseconds, "client": address, "user": public_id})
         _current_request_id.reset(req.context.log_token)
 
 

@@ -42,6 +42,9 @@ def waitress_options(threads: int) -> dict[str, Any]:
         # waitress refuses a body of max_request_body_size bytes or more; chunked bodies
         # count their chunk framing too.
         "max_request_body_size": MAX_BODY_BYTES + 1,
+        # waitress 3 deletes X-Forwarded-* before the app runs unless told otherwise; the app
+        # believes them only from TRUSTED_PROXIES (widgetapi/clients.py), under every server.
+        "clear_untrusted_proxy_headers": False,
         # waitress.serve's hook for making the server: ours answers its errors in JSON.
         "_server": create_server,
     }
