@@ -10,7 +10,8 @@ OTHER_STRONG = "0123456789-other-strong-secret-key-for-tests"
 
 
 def production(**settings: str) -> dict[str, str]:
-    return {"WIDGETAPI_ENV": "production", "SECRET_KEY": STRONG, "ALLOWED_HOSTS": "api.example.com", **settings}
+    return {"WIDGETAPI_ENV": "production", "SECRET_KEY": STRONG, "ALLOWED_HOSTS": "api.example.com",
+            **settings}
 
 
 def test_defaults() -> None:

@@ -71,9 +71,11 @@ def test_one_text_line_per_request(testapp: webtest.TestApp, user_headers: dict[
     lines = access_lines(capsys.readouterr().err)
     assert [(line.group(1), line.group(3)) for line in lines] == [("INFO", "req-1"), ("INFO", "req-2")]
     first = lines[0].group(4)
-    assert re.fullmatch(rf"GET /api/v1/widgets/{{name}} 404 \d+\.\dms client=127\.0\.0\.1 user={public_id}", first), first
+    assert re.fullmatch(rf"GET /api/v1/widgets/{{name}} 404 \d+\.\dms client=127\.0\.0\.1 user={public_id}",
+                        first), first
     # the route template, never the path as sent; no user without a token
-    assert re.fullmatch(r"GET \(no route\) 404 \d+\.\dms client=127\.0\.0\.1", lines[1].group(4)), lines[1].group(4)
+    second = lines[1].group(4)
+    assert re.fullmatch(r"GET \(no route\) 404 \d+\.\dms client=127\.0\.0\.1", second), second
 
 
 def test_json_lines(config: Config, capsys: pytest.CaptureFixture[str]) -> None:

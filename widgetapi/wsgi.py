@@ -10,6 +10,7 @@ instead of starting new workers that fail the same way forever.
 from __future__ import annotations
 
 import sys
+from types import FrameType
 
 import falcon
 
@@ -18,7 +19,6 @@ from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import close_database
 
-
 GUNICORN_WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
 
 
@@ -26,7 +26,7 @@ def _in_gunicorn_worker() -> bool:
     """Whether a gunicorn worker is loading the app (gunicorn's master loads it itself
     with preload_app, and then exits with our status)."""
     workers = sys.modules.get("gunicorn.workers.base")
-    frame = sys._getframe()
+    frame: FrameType | None = sys._getframe()
     while workers is not None and frame is not None:
         if isinstance(frame.f_locals.get("self"), workers.Worker):
             return True
