@@ -214,6 +214,8 @@ def test_seed_with_a_negative_count(cli, admin_headers):
     ({"SECRET_KEY": SECRET_KEY, "TOKEN_EXPIRE_SECONDS": "-60"}, "TOKEN_EXPIRE_SECONDS"),
     ({"SECRET_KEY": SECRET_KEY, "TOKEN_EXPIRE_SECONDS": "1.5"}, "TOKEN_EXPIRE_SECONDS"),
     ({"SECRET_KEY": SECRET_KEY, "WIDGETAPI_ENV": "staging"}, "WIDGETAPI_ENV"),
+    ({"SECRET_KEY": SECRET_KEY}, "ALLOWED_HOSTS"),
+    ({"SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": "https://api.example.com"}, "ALLOWED_HOSTS"),
 ])
 def test_serve_refuses_a_bad_production_configuration(tmp_path, settings, mentions):
     env = {"WIDGETAPI_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", **settings}
@@ -482,14 +484,54 @@ def test_a_port_in_use_is_one_line_and_no_banner(tmp_path):
         "(is another server using it? choose another with --port)"]
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_stops_the_server_quietly(tmp_path, stop):
+@pytest.mark.parametrize(("host", "why"), [
+    ("nohost.invalid", "no such host or address"),
+    ("999.1.2.3", "no such host or address"),
+    ("192.0.2.1", "not an address of this machine"),  # TEST-NET-1: nobody's address
+])
+def test_a_host_it_cannot_listen_on_is_one_line_naming_the_host(tmp_path, host, why):
     env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
            "SECRET_KEY": SECRET_KEY}
     port = free_port()
+    result = run([*widgetapi_command(), "serve", "--host", host, "--port", str(port)], env, tmp_path)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"widgetapi: cannot listen on {host}: ") and why in line, line
+    assert str(port) not in line and "--port" not in line  # the host is wrong, not the port
+
+
+def test_init_db_checks_the_whole_configuration_keys_included(tmp_path):
+    """As its --help says: what would stop the server stops init-db, before it touches the
+    database."""
+    database = tmp_path / "x.db"
+    for settings, mentions in [
+        ({"JWT_ALGORITHM": "EdDSA", "JWT_PRIVATE_KEY_FILE": str(tmp_path / "missing.pem")}, "JWT_PRIVATE_KEY_FILE"),
+        ({"WIDGETAPI_ENV": "production", "SECRET_KEY": "k" * 20 + "abcdefghijklmnop"}, "ALLOWED_HOSTS"),
+    ]:
+        env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{database}", **settings}
+        result = run([*widgetapi_command(), "init-db"], env, tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        (line,) = result.stderr.splitlines()
+        assert mentions in line
+        assert not database.exists()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sigint", ["inherited", "ignored"], ids=["foreground", "background job"])
+def test_ctrl_c_stops_the_server_quietly(tmp_path, stop, sigint):
+    """Also when started as a shell's background job (`widgetapi serve &`), which starts
+    it with SIGINT ignored: serve installs its own handler."""
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+           "SECRET_KEY": SECRET_KEY}
+    port = free_port()
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     process = subprocess.Popen([*widgetapi_command(), "serve", "--port", str(port)],
                                env=environment(env, OWN_VARIABLES), cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ignore_sigint if sigint == "ignored" else None)
     try:
         assert wait_until_healthy(f"http://127.0.0.1:{port}", process)
         process.send_signal(stop)

@@ -38,6 +38,7 @@ def run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comple
     ({"DATABASE_URL": "sqlite://widgetapi.db"}, "two slashes"),
     ({"DATABASE_URL": "postgresql://postgres:hunter2@127.0.0.1:1/test"}, "cannot use the database"),
     ({"WIDGETAPI_ENV": "production", "SECRET_KEY": ""}, "SECRET_KEY"),
+    ({"WIDGETAPI_ENV": "production"}, "ALLOWED_HOSTS"),
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
 ])
 def test_a_bad_configuration_is_one_line_and_exit_status_2(tmp_path: Path, server: str,
@@ -49,6 +50,21 @@ def test_a_bad_configuration_is_one_line_and_exit_status_2(tmp_path: Path, serve
     ours = [line for line in result.stderr.splitlines() if line.startswith("widgetapi: ")]
     assert len(ours) == 1 and mentions in ours[0], result.stderr
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn runs on Unix only")
+def test_plain_gunicorn_stops_on_a_bad_configuration(tmp_path: Path) -> None:
+    """Without widgetapi's settings (no preloading), each worker loads the app: a worker that
+    cannot exits with gunicorn's boot-error status, and gunicorn stops (status 3) rather than
+    starting new workers that fail the same way forever."""
+    env = {"WIDGETAPI_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", "127.0.0.1:0", "widgetapi.wsgi:app"]
+    result = run(command, env, tmp_path)  # run's timeout fails the test if gunicorn never stops
+    assert result.returncode == 3, result.stdout + result.stderr
+    ours = {line for line in result.stderr.splitlines() if line.startswith("widgetapi: ")}
+    assert len(ours) == 1 and "SECRET_KEY" in ours.pop(), result.stderr  # each worker says the same
+    assert "Traceback" not in result.stderr
+    assert "Worker failed to boot" in result.stderr
 
 
 def test_several_processes_prepare_a_new_database_at_once(database_url: str, postgresql_database: str | None,
