@@ -505,7 +505,8 @@ def test_init_db_checks_the_whole_configuration_keys_included(tmp_path):
     database."""
     database = tmp_path / "x.db"
     for settings, mentions in [
-        ({"JWT_ALGORITHM": "EdDSA", "JWT_PRIVATE_KEY_FILE": str(tmp_path / "missing.pem")}, "JWT_PRIVATE_KEY_FILE"),
+        ({"JWT_ALGORITHM": "EdDSA", "JWT_PRIVATE_KEY_FILE": str(tmp_path / "missing.pem")},
+         "JWT_PRIVATE_KEY_FILE"),
         ({"WIDGETAPI_ENV": "production", "SECRET_KEY": "k" * 20 + "abcdefghijklmnop"}, "ALLOWED_HOSTS"),
     ]:
         env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{database}", **settings}

@@ -55,7 +55,8 @@ def test_a_trusted_proxys_forwarded_host_must_be_allowed_too(config: Config, app
     testapp = webtest.TestApp(create_app(replace(config, allowed_hosts=("api.example.com",),
                                                  trusted_proxies=("10.0.0.1",))))
     headers = {"Host": "api.example.com", "X-Forwarded-Host": "attacker.example"}
-    from_proxy = testapp.get("/api/v1", headers=headers, extra_environ={"REMOTE_ADDR": "10.0.0.1"}, status=400)
+    from_proxy = testapp.get("/api/v1", headers=headers, extra_environ={"REMOTE_ADDR": "10.0.0.1"},
+                             status=400)
     assert from_proxy.json == UNKNOWN_HOST
     # from anyone else the header is not believed, so it cannot be refused either
     testapp.get("/api/v1", headers=headers, extra_environ={"REMOTE_ADDR": "192.0.2.7"}, status=200)
