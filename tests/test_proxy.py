@@ -172,3 +172,18 @@ def test_without_trusted_proxies_no_server_believes_forwarded_headers(
         token = bearer(call(port, "POST", REGISTER, body=credentials(ALICE), headers=forged))
         sessions = call(port, "GET", "/api/v1/auth/sessions", headers=token)
         assert [item["address"] for item in sessions.body["items"]] == ["127.0.0.1"]
+
+
+def test_the_servers_here_are_started_as_the_readme_says() -> None:
+    """The commands above are the README's (step 5), flags that make the proxy work included."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    step = readme.split("### 5. Run several processes", 1)[1].split("\n### ", 1)[0]
+    lines = [" ".join(line.lstrip("# ").split()) for line in step.splitlines()]
+    gunicorn_line = next(line for line in lines if line.startswith("gunicorn "))
+    waitress_line = next(line for line in lines if line.startswith("or: waitress-serve "))
+    assert gunicorn_line.startswith("gunicorn -c python:widgetapi.gunicorn_conf ")
+    assert gunicorn_line.endswith(" widgetapi.wsgi:app")
+    assert " --no-clear-untrusted-proxy-headers widgetapi.wsgi:app" in waitress_line
+    for command, readme_line in ((gunicorn(8000), gunicorn_line), (waitress_serve(8000), waitress_line)):
+        options = {part.split("=")[0] for part in command if part.startswith("-") and part != "-m"}
+        assert options <= {part.split("=")[0] for part in readme_line.split()}, (command, readme_line)
