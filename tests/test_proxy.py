@@ -14,9 +14,10 @@ import falcon
 import pytest
 from conftest import PASSWORD, SECRET_KEY, TOKEN_SECONDS
 from nginx import HOST_NAME, call, nginx
-from servers import Reply, gunicorn, server_process, waitress_serve, widgetapi_serve
+from servers import Reply, free_port, gunicorn, server_process, waitress_serve, widgetapi_serve
 
 from widgetapi import operations
+from widgetapi.body import TOO_LARGE
 from widgetapi.config import Config
 
 pytestmark = pytest.mark.slow
@@ -187,3 +188,20 @@ def test_the_servers_here_are_started_as_the_readme_says() -> None:
     for command, readme_line in ((gunicorn(8000), gunicorn_line), (waitress_serve(8000), waitress_line)):
         options = {part.split("=")[0] for part in command if part.startswith("-") and part != "-m"}
         assert options <= {part.split("=")[0] for part in readme_line.split()}, (command, readme_line)
+
+
+def test_nginx_answers_its_own_errors_in_the_apis_shape(deployment: Deployment) -> None:
+    """What nginx refuses itself (the README's snippet) is JSON like the API's own errors."""
+    too_large = deployment.via_nginx("POST", REGISTER, ATTACKER, {"email": "x" * (70 * 1024)})
+    assert (too_large.status, too_large.body) == (413, {"status": "fail", "message": TOO_LARGE})
+    assert too_large.headers["content-type"] == "application/json"
+    # the API's own errors pass through untouched
+    missing = deployment.via_nginx("GET", "/api/v1/widgets", ATTACKER)
+    assert (missing.status, missing.body) == (401, {"status": "fail", "message": "Unauthorized"})
+
+
+def test_nginx_without_a_server_says_service_unavailable_in_json(tmp_path: Path) -> None:
+    with nginx(f"http://127.0.0.1:{free_port()}", tmp_path / "nginx") as port:  # nothing listens there
+        reply = call(port, "GET", "/api/v1/health", source=ATTACKER, host=f"{HOST_NAME}:{port}", https=True)
+    assert (reply.status, reply.body) == (503, {"status": "error", "message": "Service unavailable"})
+    assert reply.headers["content-type"] == "application/json" and reply.headers["retry-after"] == "5"
