@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import http.client
-import json
 import os
 import re
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import STARTUP_SECONDS, STOP_SECONDS, Reply, free_port
+from servers import STARTUP_SECONDS, STOP_SECONDS, Reply, free_port, request
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the README's snippet says, and what the tests put in its place.
@@ -143,24 +142,6 @@ def call(port: int, method: str, path: str, *, source: str = "127.0.0.1", host: 
          headers: Mapping[str, str] | None = None) -> Reply:
     """One request to 127.0.0.1:`port` from the local address `source` (any 127.x.y.z on
     Linux: a client of its own), naming `host` (default: 127.0.0.1:port)."""
-    connection: http.client.HTTPConnection
-    if https:
-        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=60, context=_unverified(),
-                                                 source_address=(source, 0))
-    else:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(source, 0))
-    all_headers = {"Host": host or f"127.0.0.1:{port}", **(headers or {})}
-    payload = None
-    if body is not None:
-        payload = json.dumps(body).encode()
-        all_headers["Content-Type"] = "application/json"
-    try:
-        connection.request(method, path, body=payload, headers=all_headers)
-        response = connection.getresponse()
-        raw = response.read()
-        headers = {name.lower(): value for name, value in response.getheaders()}
-        is_json = headers.get("content-type", "").startswith("application/json")
-        return Reply(response.status, json.loads(raw) if raw and is_json else raw.decode(errors="replace"),
-                     headers)
-    finally:
-        connection.close()
+    base = f"{'https' if https else 'http'}://127.0.0.1:{port}"
+    return request(base, method, path, body, {"Host": host or f"127.0.0.1:{port}", **(headers or {})},
+                   source=source, tls=_unverified() if https else None)
