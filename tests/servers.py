@@ -22,7 +22,9 @@ from urllib.parse import urlsplit
 import falcon
 from waitress.server import create_server
 
-STARTUP_SECONDS = 30
+# Generous: a slow, busy machine must not fail a test by starting a server slowly (it costs
+# nothing when the server is quick).
+STARTUP_SECONDS = 90
 STOP_SECONDS = 15
 
 
