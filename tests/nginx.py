@@ -71,12 +71,13 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def configuration(directory: Path, port: int, backend_port: int) -> str:
+def configuration(directory: Path, port: int, upstream: str) -> str:
     """nginx.conf: the README's snippet, listening on 127.0.0.1:`port` (TLS) and passing
-    to widgetapi on `backend_port`, with every file nginx writes under `directory`."""
+    to widgetapi at `upstream` (`127.0.0.1:8000`, `unix:/path`), with every file nginx
+    writes under `directory`."""
     cert, key = self_signed_certificate(directory)
     snippet = readme_snippet()
-    for old, new in ((README_BACKEND, f"server 127.0.0.1:{backend_port};"),
+    for old, new in ((README_BACKEND, f"server {upstream};"),
                      (README_LISTEN, f"listen 127.0.0.1:{port} ssl;"),
                      (README_CERTIFICATE, str(cert)), (README_KEY, str(key))):
         assert old in snippet, f"the README's nginx snippet has no {old!r}"
@@ -92,15 +93,14 @@ def configuration(directory: Path, port: int, backend_port: int) -> str:
 
 
 @contextmanager
-def nginx(backend_url: str, directory: Path) -> Iterator[int]:
-    """nginx in front of `backend_url` (http://127.0.0.1:port) until the block ends; yields
-    the port it serves HTTPS on, at 127.0.0.1."""
+def nginx(upstream: str, directory: Path) -> Iterator[int]:
+    """nginx in front of widgetapi at `upstream` (`127.0.0.1:8000`, `unix:/path`) until the
+    block ends; yields the port it serves HTTPS on, at 127.0.0.1."""
     binary = nginx_binary()
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    backend_port = int(backend_url.rsplit(":", 1)[1])
     conf = directory / "nginx.conf"
-    conf.write_text(configuration(directory, port, backend_port))
+    conf.write_text(configuration(directory, port, upstream))
     log = (directory / "nginx.out").open("w")
     process = subprocess.Popen([binary, "-e", str(directory / "error.log"), "-p", str(directory),
                                 "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)

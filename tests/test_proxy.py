@@ -4,7 +4,11 @@ with clients on distinct loopback addresses (127.0.0.2, 127.0.0.3, ...: nginx se
 client of its own, as it would see hosts on the internet, and cannot be told otherwise)."""
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +18,17 @@ import falcon
 import pytest
 from conftest import PASSWORD, SECRET_KEY, TOKEN_SECONDS
 from nginx import HOST_NAME, call, nginx
-from servers import Reply, free_port, gunicorn, server_process, waitress_serve, widgetapi_serve
+from servers import (
+    STARTUP_SECONDS,
+    STOP_SECONDS,
+    Reply,
+    environment,
+    free_port,
+    gunicorn,
+    server_process,
+    waitress_serve,
+    widgetapi_serve,
+)
 
 from widgetapi import operations
 from widgetapi.body import TOO_LARGE
@@ -54,20 +68,27 @@ class Deployment:
         return call(self.backend_port, method, path, source=source, body=body, headers=headers)
 
 
+UNSET = ("CORS_ALLOW_ORIGINS", "METRICS_ENABLED", "PROMETHEUS_MULTIPROC_DIR", "FORWARDED_ALLOW_IPS",
+         "GUNICORN_CMD_ARGS", "PASSWORD_HASH_CONCURRENCY", "JWT_ALGORITHM")
+
+
+def deployed_env(config: Config) -> dict[str, str]:
+    """The settings the README gives a server behind nginx on the same machine, and limits
+    a test can reach."""
+    return {"WIDGETAPI_ENV": "testing", "DATABASE_URL": config.database_url, "SECRET_KEY": SECRET_KEY,
+            "TOKEN_EXPIRE_SECONDS": str(TOKEN_SECONDS), "DATABASE_POOL_SIZE": "5",
+            "TRUSTED_PROXIES": "127.0.0.1", "ALLOWED_HOSTS": f"{HOST_NAME},127.0.0.1",
+            "LOGIN_MAX_FAILURES": str(MAX_FAILURES), "AUTH_RATE_PER_MINUTE": str(RATE)}
+
+
 @pytest.fixture(params=list(SERVERS))
 def deployment(request: pytest.FixtureRequest, app: falcon.App, config: Config,
                tmp_path: Path) -> Iterator[Deployment]:
     """A server started as the README says, behind nginx configured as the README says, on
     the test database (its tables made by `app`), with an administrator."""
     operations.create_admin(config, "admin@example.com", lambda: PASSWORD)
-    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": config.database_url, "SECRET_KEY": SECRET_KEY,
-           "TOKEN_EXPIRE_SECONDS": str(TOKEN_SECONDS), "DATABASE_POOL_SIZE": "5",
-           "TRUSTED_PROXIES": "127.0.0.1", "ALLOWED_HOSTS": f"{HOST_NAME},127.0.0.1",
-           "LOGIN_MAX_FAILURES": str(MAX_FAILURES), "AUTH_RATE_PER_MINUTE": str(RATE)}
-    unset = ("CORS_ALLOW_ORIGINS", "METRICS_ENABLED", "PROMETHEUS_MULTIPROC_DIR", "FORWARDED_ALLOW_IPS",
-             "GUNICORN_CMD_ARGS", "PASSWORD_HASH_CONCURRENCY", "JWT_ALGORITHM")
-    with server_process(SERVERS[request.param], env, tmp_path, unset=unset) as server, \
-            nginx(server.url, tmp_path / "nginx") as port:
+    with server_process(SERVERS[request.param], deployed_env(config), tmp_path, unset=UNSET) as server, \
+            nginx(server.url.removeprefix("http://"), tmp_path / "nginx") as port:
         yield Deployment(int(server.url.rsplit(":", 1)[1]), port)
 
 
@@ -201,7 +222,56 @@ def test_nginx_answers_its_own_errors_in_the_apis_shape(deployment: Deployment) 
 
 
 def test_nginx_without_a_server_says_service_unavailable_in_json(tmp_path: Path) -> None:
-    with nginx(f"http://127.0.0.1:{free_port()}", tmp_path / "nginx") as port:  # nothing listens there
+    with nginx(f"127.0.0.1:{free_port()}", tmp_path / "nginx") as port:  # nothing listens there
         reply = call(port, "GET", "/api/v1/health", source=ATTACKER, host=f"{HOST_NAME}:{port}", https=True)
     assert (reply.status, reply.body) == (503, {"status": "error", "message": "Service unavailable"})
     assert reply.headers["content-type"] == "application/json" and reply.headers["retry-after"] == "5"
+
+
+UNIX_SOCKET_SERVERS: dict[str, Callable[[Path], list[str]]] = {
+    "waitress-serve": lambda socket: [sys.executable, "-m", "waitress", "--threads=4",
+                                      f"--unix-socket={socket}", "--no-clear-untrusted-proxy-headers",
+                                      "widgetapi.wsgi:app"],
+}
+if sys.platform != "win32":
+    UNIX_SOCKET_SERVERS["gunicorn"] = lambda socket: [
+        sys.executable, "-m", "gunicorn", "-c", "python:widgetapi.gunicorn_conf", "--workers", "2",
+        "--threads", "4", "--bind", f"unix:{socket}", "widgetapi.wsgi:app"]
+
+
+@pytest.mark.parametrize("server", list(UNIX_SOCKET_SERVERS))
+def test_behind_nginx_on_a_unix_socket(app: falcon.App, config: Config, tmp_path: Path, server: str) -> None:
+    """The README's unix-socket setup: no peer address (widgetapi counts it as 127.0.0.1),
+    TRUSTED_PROXIES=127.0.0.1, and every client is still itself."""
+    socket_directory = Path(tempfile.mkdtemp(prefix="widgetapi-"))  # a socket's path is short
+    socket = socket_directory / "widgetapi.sock"
+    log = (tmp_path / "server.log").open("w")
+    command, env = UNIX_SOCKET_SERVERS[server](socket), environment(deployed_env(config), UNSET)
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with nginx(f"unix:{socket}", tmp_path / "nginx") as port:
+            deployment = Deployment(0, port)
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while deployment.via_nginx("GET", "/api/v1/health", BYSTANDER).status != 200:
+                output = (tmp_path / "server.log").read_text()
+                assert process.poll() is None and time.monotonic() < deadline, output
+                time.sleep(0.2)
+            token = bearer(deployment.via_nginx("POST", REGISTER, VICTIM, credentials(ALICE)))
+            sessions = deployment.via_nginx("GET", "/api/v1/auth/sessions", VICTIM, headers=token)
+            assert [item["address"] for item in sessions.body["items"]] == [VICTIM]
+            for _ in range(MAX_FAILURES):
+                guess = deployment.via_nginx("POST", LOGIN, ATTACKER, credentials(ALICE, "wrong password"))
+                assert guess.status == 401, guess.body
+            assert_too_many(deployment.via_nginx("POST", LOGIN, ATTACKER, credentials(ALICE)))
+            assert deployment.via_nginx("POST", LOGIN, VICTIM, credentials(ALICE)).status == 200
+            index = deployment.via_nginx("GET", "/api/v1", VICTIM)
+            assert index.body["links"]["ui"] == f"https://{deployment.public_host}/api/v1/ui"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        shutil.rmtree(socket_directory, ignore_errors=True)
