@@ -7,14 +7,12 @@ database that cannot be used, a port in use) is one line on stderr and exit stat
 from __future__ import annotations
 
 import argparse
-import errno
 import getpass
 import os
 import shutil
 import signal
-import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -166,7 +164,7 @@ def launcher() -> str:
 
 def serve(config: Config, args: argparse.Namespace) -> int:
     from widgetapi.app import create_app
-    from widgetapi.server import create_server, waitress_options
+    from widgetapi.server import listen
 
     if args.threads < 1:
         raise ConfigError("--threads must be 1 or more")
@@ -174,11 +172,7 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     config = replace(config, database_pool_size=args.threads + 1)
     app = create_app(config)
     operations.init_db()
-    # listen first: nothing says "serving" unless it is
-    # waitress.serve's hook for making the server is ours already: made here, not by serve
-    options = {name: value for name, value in waitress_options(args.threads).items() if name != "_server"}
-    server: Any = _listen(lambda: create_server(app, host=args.host, port=args.port, **options),
-                          args.host, args.port)
+    server: Any = listen(app, args.host, args.port, args.threads)  # first: no "serving" unless it is
     host = f"[{args.host}]" if ":" in args.host else args.host
     base = f"http://{host}:{server.effective_port}/api/v1"
     print(f"widgetapi {__version__} ({config.env}) on {describe_database(config.database_url)}", flush=True)
@@ -195,33 +189,6 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     server.run()  # until Ctrl-C or SIGTERM: waitress then closes its sockets and returns
     print("widgetapi: stopped", file=sys.stderr, flush=True)
     return 0
-
-
-def _listen(make_server: Callable[[], Any], host: str, port: int) -> Any:
-    """`make_server()`, or OperationFailed naming what is wrong: the host or the port."""
-    try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (OSError, UnicodeError) as error:
-        raise operations.OperationFailed(
-            f"cannot listen on {host}: no such host or address ({getattr(error, 'strerror', None) or error}; "
-            "--host takes an address of this machine, or a name that resolves to one)") from None
-    try:
-        return make_server()
-    except ValueError:  # waitress could not resolve it after all
-        raise operations.OperationFailed(f"cannot listen on {host}: no such host or address") from None
-    except OSError as error:
-        reason = error.strerror or str(error)
-        if error.errno == errno.EADDRNOTAVAIL:
-            raise operations.OperationFailed(
-                f"cannot listen on {host}: {reason} (it is not an address of this machine; "
-                "0.0.0.0 listens on every interface)") from None
-        if error.errno == errno.EACCES:
-            raise operations.OperationFailed(
-                f"cannot listen on {host} port {port}: {reason} (ports below 1024 need privileges; "
-                "choose another with --port)") from None
-        raise operations.OperationFailed(
-            f"cannot listen on {host} port {port}: {reason} "
-            "(is another server using it? choose another with --port)") from None
 
 
 def _stop(signum: int, frame: object) -> None:
