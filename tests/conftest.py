@@ -21,7 +21,7 @@ import jwt
 import pytest
 import webtest
 
-from widgetapi import operations
+from widgetapi import operations, throttle
 from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import close_database, database, open_database
@@ -81,6 +81,16 @@ GENEROUS_THROTTLE_ENV = {"AUTH_RATE_PER_MINUTE": "100000", "LOGIN_MAX_FAILURES":
 # loaded machine took 5.6 s for two `init-db` runs, past `testing`'s default of 5 s); tests
 # of expiry make their tokens with the lifetime they need.
 TOKEN_SECONDS = 300
+
+
+@pytest.fixture
+def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The throttle's clock (in this process), stopped in the middle of the current minute:
+    a test's requests all count in one minute of AUTH_RATE_PER_MINUTE, and a lockout lasts
+    the whole test, however slow the machine."""
+    stopped = throttle.utcnow().replace(second=30, microsecond=0)
+    monkeypatch.setattr(throttle, "utcnow", lambda: stopped)
+    return stopped
 
 
 @pytest.fixture
