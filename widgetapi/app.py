@@ -19,6 +19,7 @@ from widgetapi.passwords import limit_hashing
 from widgetapi.purge import OpportunisticPurge
 from widgetapi.resources.account import CurrentUser, Password
 from widgetapi.resources.auth import Login, Logout, LogoutEverywhere, Registration
+from widgetapi.resources.books import BookId, Books, UserBooks
 from widgetapi.resources.keys import PublicKeys
 from widgetapi.resources.service import Health, Index, Spec
 from widgetapi.resources.sessions import Sessions
@@ -80,6 +81,11 @@ def create_app(config: Config) -> falcon.App:
     widgets = Widgets(validator)
     app.add_route(f"{API}/widgets", widgets)
     app.add_route(f"{API}/widgets/{{name}}", widgets, suffix="item")
+    app.router_options.converters["uuid"] = BookId
+    books = Books(validator, config.max_books_per_user)
+    app.add_route(f"{API}/books", books)
+    app.add_route(f"{API}/books/{{book_id:uuid}}", books, suffix="item")
+    app.add_route(f"{API}/users/{{public_id}}/books", UserBooks(validator))
     users = Users(validator)
     app.add_route(f"{API}/users", users)
     app.add_route(f"{API}/users/{{public_id}}", users, suffix="item")

@@ -52,6 +52,7 @@ ENVIRONMENT = {
                             "(default: 30)",
     "PASSWORD_HASH_CONCURRENCY": "password hashes at once per process (default: half the threads, "
                                  "at least 1)",
+    "MAX_BOOKS_PER_USER": "books one account may keep (default: 1000)",
     "WIDGETAPI_ADMIN_PASSWORD": "the new administrator's password (default: asked on the terminal)",
 }
 # Every command but gen-key reads the whole configuration and checks it as the server would.
