@@ -156,6 +156,10 @@ def test_urls_and_hosts_follow_the_proxy_and_only_a_trusted_one(deployment: Depl
     assert page.body["links"]["self"] == f"https://{public}/api/v1/widgets?page=1&per_page=5"
     assert f"<https://{public}/api/v1/widgets?page=1&per_page=5>" in page.headers["link"]
     assert page.body["items"][0]["link"] == f"https://{public}/api/v1/widgets/proxied"
+    book = via("POST", "/api/v1/books", ADMIN, {"name": "Dune", "author": "Frank Herbert",
+                                                 "publisher": "Chilton", "price": "12.50"}, admin)
+    assert book.status == 201, book.body
+    assert book.headers["location"] == book.body["link"] == f"https://{public}/api/v1/books/{book.body['id']}"
 
     # A host that is not in ALLOWED_HOSTS, through nginx: refused in the API's error shape.
     refused = via("GET", "/api/v1", ATTACKER, host="evil.example")
