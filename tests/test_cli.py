@@ -509,7 +509,7 @@ def test_init_db_checks_the_whole_configuration_keys_included(tmp_path):
     for settings, mentions in [
         ({"JWT_ALGORITHM": "EdDSA", "JWT_PRIVATE_KEY_FILE": str(tmp_path / "missing.pem")},
          "JWT_PRIVATE_KEY_FILE"),
-        ({"WIDGETAPI_ENV": "production", "SECRET_KEY": "k" * 20 + "abcdefghijklmnop"}, "ALLOWED_HOSTS"),
+        ({"WIDGETAPI_ENV": "production", "SECRET_KEY": "Fq7-wX2zLp9_Rt4mVb8kNc3hJs6yGd5e"}, "ALLOWED_HOSTS"),
     ]:
         env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{database}", **settings}
         result = run([*widgetapi_command(), "init-db"], env, tmp_path)

@@ -13,7 +13,7 @@ from widgetapi.config import Config, ConfigError
 from widgetapi.hosts import AllowedHosts
 
 UNKNOWN_HOST = {"status": "fail", "message": "Unknown host"}
-STRONG = "k" * 20 + "abcdefghijklmnop"
+STRONG = "Fq7-wX2zLp9_Rt4mVb8kNc3hJs6yGd5e"  # strong enough for production
 
 
 @pytest.mark.parametrize(("entries", "host", "allowed"), [
