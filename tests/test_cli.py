@@ -638,4 +638,5 @@ def test_what_gen_key_prints_is_strong_enough_for_production(tmp_path):
         result = run([*widgetapi_command(), "gen-key"], {}, tmp_path)
         assert result.returncode == 0
         key = result.stdout.strip()
-        assert Config.from_env({"WIDGETAPI_ENV": "production", "SECRET_KEY": key}).secret_key == key
+        assert Config.from_env({"WIDGETAPI_ENV": "production", "ALLOWED_HOSTS": "api.example.com",
+                                "SECRET_KEY": key}).secret_key == key
