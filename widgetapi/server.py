@@ -11,7 +11,6 @@ saying in one line what is wrong with a host or port it cannot listen on.
 from __future__ import annotations
 
 import errno
-import json
 import socket
 from http import HTTPStatus
 from typing import Any
@@ -21,6 +20,7 @@ from waitress.server import BaseWSGIServer
 from waitress.server import create_server as create_waitress_server
 from waitress.task import ErrorTask
 
+from widgetapi import media
 from widgetapi.body import MAX_BODY_BYTES, TOO_LARGE
 from widgetapi.operations import OperationFailed
 
@@ -63,7 +63,7 @@ class JsonErrorTask(ErrorTask):
         code = int(error.code)
         too_large = code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
         message = TOO_LARGE if too_large else f"{error.reason}: {error.body}"
-        body = json.dumps({"status": "error" if code >= 500 else "fail", "message": message}).encode()
+        body = media.dumps({"status": "error" if code >= 500 else "fail", "message": message})
         self.status = f"{code} {error.reason}"
         headers: Any = self.response_headers
         headers.append(("Content-Type", "application/json"))
