@@ -267,7 +267,8 @@ def test_an_access_line_written_directly_has_the_bytes_logging_writes(
     first = written["directly"].splitlines()[0]
     if log_format == "text":
         assert re.fullmatch(r"2025-12-06T05:46:41\.000Z INFO widgetapi\.access \[r-1\] "
-                            r"GET /api/v1/auth/user 200 0\.0ms user=[0-9a-f-]{36}", first), first
+                            r"GET /api/v1/auth/user 200 0\.0ms client=127\.0\.0\.1 user=[0-9a-f-]{36}",
+                            first), first
     else:
         assert json.loads(first)["time"] == "2025-12-06T05:46:41.000Z"
 
