@@ -27,6 +27,7 @@ from widgetapi.config import Config
 from widgetapi.db import close_database, database, open_database
 from widgetapi.keys import write_key_pair
 from widgetapi.models import MODELS, Session, User
+from widgetapi.sender import stop_all as stop_mail_senders
 from widgetapi.spec import load_spec
 
 TEST_DATABASE_URL = os.environ.get("WIDGETAPI_TEST_DATABASE_URL", "").strip()
@@ -120,6 +121,7 @@ def app(config: Config) -> Iterator[falcon.App]:
     drop_tables()
     operations.init_db()
     yield application
+    stop_mail_senders()  # the app's outbox sender, started by its first request
     open_database(config.database_url)  # again: the test may have bound the models elsewhere
     drop_tables()
     close_database()

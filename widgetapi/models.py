@@ -8,6 +8,7 @@ from typing import cast
 import peewee
 
 from widgetapi.db import database
+from widgetapi.outbox import OutboxMail
 from widgetapi.statements import Listing, Param, Statement, placeholder
 from widgetapi.timeutil import utcnow
 
@@ -264,7 +265,23 @@ class Counter(BaseModel):
         return int(counter.value)
 
 
-MODELS = (User, Widget, Session, LoginFailures, AuthRequests, Counter)
+class PasswordReset(BaseModel):
+    """A reset token minted for a user (widgetapi/recovery.py has its rules): only its SHA-256
+    is kept; `password_hash` is what the user's hash was then, so any password change since
+    makes the token fail."""
+
+    user = peewee.ForeignKeyField(User, backref="password_resets", on_delete="CASCADE")
+    token_hash = peewee.CharField(max_length=64, unique=True)
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
+    expires_at = peewee.DateTimeField()
+    password_hash = peewee.CharField(max_length=60)
+    used_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "password_resets"
+
+
+MODELS = (User, Widget, Session, LoginFailures, AuthRequests, Counter, PasswordReset, OutboxMail)
 COUNTED = (User, Widget)
 
 # The hot reads, compiled once (statements.py says why): every authenticated request runs

@@ -111,6 +111,11 @@ def record_successful_login(email: str, address: str) -> None:
     LoginFailures.forget(email, client_key(address))
 
 
+def clear_lockouts(email: str) -> None:
+    """The account's password was reset: forget its failures and lockouts from every address."""
+    LoginFailures.delete().where(LoginFailures.email == email).execute()
+
+
 def purge_stale(now: datetime | None = None) -> int:
     """Delete throttling rows that no longer count; returns how many went."""
     moment = now or utcnow()
