@@ -20,6 +20,7 @@ import falcon
 import jwt
 import pytest
 import webtest
+from smtp_server import Certificates, make_certificates
 
 from widgetapi import operations
 from widgetapi.app import create_app
@@ -66,6 +67,12 @@ def postgresql_database() -> Iterator[str | None]:
     close_database()
     if created:
         pgadmin.drop_database(TEST_DATABASE_URL)
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A throwaway CA and the test SMTP server's certificate (tests/smtp_server.py)."""
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
 
 
 @pytest.fixture
