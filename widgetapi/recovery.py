@@ -74,7 +74,7 @@ def reset_mail(config: Config) -> Callable[[OutboxMail], ResetMail | None]:
 def mint(email: str, lifetime: int) -> tuple[User, str, PasswordReset] | None:
     """A new token for the enabled account `email`, unless it had MAILS_PER_HOUR in the last
     hour; None when there is nobody to mail."""
-    with _serialised():
+    with write_transaction():
         user = User.by_email(email)
         if user is None or user.disabled:
             return None
@@ -141,9 +141,10 @@ def _usable(reset: PasswordReset, user: User) -> bool:
 
 
 @contextmanager
-def _serialised() -> Iterator[None]:
-    """A transaction in which one sender at a time counts and mints a user's tokens (SQLite:
-    the write lock up front; PostgreSQL: the user's row, locked by _lock_user)."""
+def write_transaction() -> Iterator[None]:
+    """A transaction that reads, then writes what it read: on SQLite with the write lock taken
+    up front (two that both read first could not both upgrade: one would fail at once with
+    "database is locked"); on PostgreSQL a plain one (mint locks the user's row)."""
     if isinstance(database.obj, peewee.SqliteDatabase):
         with database.atomic("IMMEDIATE"):
             yield

@@ -9,11 +9,10 @@ import falcon
 from widgetapi.auth import require_admin
 from widgetapi.body import read_body
 from widgetapi.config import Config
-from widgetapi.db import database
 from widgetapi.errors import ValidationFailed
 from widgetapi.keys import KeyRing
 from widgetapi.passwords import hash_password
-from widgetapi.recovery import InvalidResetToken, consume, find, request_reset
+from widgetapi.recovery import InvalidResetToken, consume, find, request_reset, write_transaction
 from widgetapi.resources.auth import AccountGone, TokenIssuer, credentials
 from widgetapi.resources.users import find_user
 from widgetapi.sender import MailSender
@@ -92,7 +91,7 @@ class PasswordResetConfirm(TokenIssuer):
             if problem:
                 raise ValidationFailed({"new_password": problem})
             password_hash = hash_password(body["new_password"], self._config.bcrypt_log_rounds)
-            with database.atomic():
+            with write_transaction():
                 consume(reset, user, password_hash)
                 user.revoke_all_tokens()
                 token = self._start_session(req, user)
