@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import re
 import socket
 import ssl
 import threading
@@ -27,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 HOST = "127.0.0.1"
+# How a reset mail shows its token: alone on an indented line.
+TOKEN_LINE = re.compile(r"^    ([A-Za-z0-9_-]{43})$", re.M)
 USER, PASSWORD = "mailer", "s3cret mail p@ss"
 
 
@@ -192,3 +195,10 @@ def silent_server() -> Iterator[int]:
     """A port that takes connections and never says a word (a mail server that hangs)."""
     with socket.create_server((HOST, 0), backlog=50) as listener:
         yield int(listener.getsockname()[1])
+
+
+def token_in(message: EmailMessage) -> str:
+    """The reset token a mail holds."""
+    tokens = TOKEN_LINE.findall(message.get_content())
+    assert tokens, message.get_content()
+    return str(tokens[0])

@@ -9,14 +9,13 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from email.message import EmailMessage
 
 import falcon
 import pytest
 import webtest
 from conftest import PASSWORD, bearer, login, register
 from servers import race, request, threaded_server
-from smtp_server import Certificates, SmtpServer, smtp_server
+from smtp_server import TOKEN_LINE, Certificates, SmtpServer, smtp_server, token_in
 
 from widgetapi import operations
 from widgetapi.app import mail_sender
@@ -34,7 +33,6 @@ INVALID = {"status": "fail", "message": "Input payload validation failed",
            "errors": {"token": "is invalid or expired"}}
 NEW_PASSWORD = "staple battery horse correct"
 RESET_PAGE = "https://app.example.com/reset?token={token}"
-TOKEN_LINE = re.compile(r"^    ([A-Za-z0-9_-]{43})$", re.M)
 
 
 @pytest.fixture
@@ -49,12 +47,6 @@ def config(config: Config, smtp: SmtpServer, certificates: Certificates) -> Conf
                                mail_from="accounts@example.com", mail_poll_seconds=0.1,
                                mail_retry_seconds=0.2, password_reset_url=RESET_PAGE,
                                token_expire_seconds=300)
-
-
-def token_in(message: EmailMessage) -> str:
-    tokens = TOKEN_LINE.findall(message.get_content())
-    assert tokens, message.get_content()
-    return str(tokens[0])
 
 
 def ask(testapp: webtest.TestApp, email: str) -> None:

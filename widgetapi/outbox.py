@@ -13,7 +13,7 @@ composed, and its token minted, when it is delivered (widgetapi/recovery.py).
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import cast
 
 import peewee
@@ -70,7 +70,7 @@ class OutboxMail(peewee.Model):
         mine = (OutboxMail.id == self.id) & (OutboxMail.claim == self.claim)
         return OutboxMail.delete().where(mine).execute() > 0
 
-    def retry_later(self, error: str, first_delay: float) -> datetime | None:
+    def retry_later(self, error: str, first_delay: float) -> timedelta | None:
         """Try again after a delay that doubles with each attempt (at most an hour); None when
         the mail is past GIVE_UP_AFTER, and then it is dropped."""
         now = utcnow()
@@ -81,7 +81,7 @@ class OutboxMail(peewee.Model):
             return None
         OutboxMail.update(attempts=OutboxMail.attempts + 1, due_at=now + delay, claim=None,
                           claimed_until=None, last_error=error[:500]).where(mine).execute()
-        return now + delay
+        return delay
 
     @classmethod
     def pending(cls) -> int:

@@ -148,8 +148,8 @@ class MailSender:
             log.error("mail %d (%s) dropped after %d attempts over 24 hours: %s",
                       mail.id, mail.kind, mail.attempts + 1, error)
         else:
-            log.warning("mail %d (%s) not delivered (attempt %d): %s; trying again at %s",
-                        mail.id, mail.kind, mail.attempts + 1, error, again.isoformat(timespec="seconds"))
+            log.warning("mail %d (%s) not delivered (attempt %d): %s; trying again in %.1f s",
+                        mail.id, mail.kind, mail.attempts + 1, error, again.total_seconds())
 
     def _housekeep(self) -> None:
         if self._housekeeping is None or time.monotonic() - self._last_housekeeping < HOUSEKEEPING_SECONDS:
