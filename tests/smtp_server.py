@@ -3,6 +3,7 @@ certificate (its CA file is what SSL_CERT_FILE names), AUTH, and ways to misbeha
 mail (5xx), drop the connection in the middle of DATA, or not be there at all for a while."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -91,6 +92,7 @@ class Inbox:
     refuse: str | None = None  # e.g. "554 5.7.1 no": the answer to every DATA
     refuse_recipient: str | None = None  # e.g. "550 5.1.1 no such user": the answer to RCPT
     drop_data: int = 0  # how many DATA commands to break off after their first line
+    delay: float = 0  # seconds spent over each mail before accepting it
     dropped: int = 0
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
@@ -104,6 +106,7 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         if self.refuse:
             return self.refuse
+        await asyncio.sleep(self.delay)
         content = envelope.content.replace(b"\r\n", b"\n")
         message = email.message_from_bytes(content, policy=email.policy.default)
         with self._changed:
