@@ -26,6 +26,7 @@ import httpx
 import pytest
 from conftest import PASSWORD
 from servers import request, threaded_server
+from smtp_server import Certificates, SmtpServer, smtp_server, token_in
 
 from widgetapi import operations
 from widgetapi.config import Config
@@ -62,9 +63,17 @@ ALLOWED_WARNINGS = [re.compile(
 
 
 @pytest.fixture
-def config(config: Config) -> Config:
+def smtp(certificates: Certificates) -> Iterator[SmtpServer]:
+    with smtp_server(certificates) as server:
+        yield server
+
+
+@pytest.fixture
+def config(config: Config, smtp: SmtpServer, certificates: Certificates) -> Config:
     # Tokens that outlive generating the client: the conftest's five seconds are for expiry tests.
-    return dataclasses.replace(config, token_expire_seconds=3600)
+    # Reset mails go to the test SMTP server.
+    return dataclasses.replace(config, token_expire_seconds=3600, mail_url=smtp.mail_url,
+                               ssl_cert_file=str(certificates.ca_file), mail_poll_seconds=0.1)
 
 
 @pytest.fixture
@@ -182,9 +191,10 @@ def test_the_generator_says_nothing_about_the_spec(generated: tuple[str, set[str
 
 
 def test_a_generated_client_drives_the_api(generated: tuple[str, set[str]], server: str,
-                                           config: Config) -> None:
+                                           config: Config, smtp: SmtpServer) -> None:
     api = Api(server)
     alice = register_and_log_in(api)
+    alice = password_reset(api, smtp)
     operations.create_admin(config, ADMIN, lambda: PASSWORD)
     admin = api.with_token(log_in(api, ADMIN))
     later = widgets_from_list_to_delete(api, alice, admin)
@@ -220,6 +230,26 @@ def register_and_log_in(api: Api) -> Any:
     api.error(api.call("auth.login", client=anonymous, body=m.Login(email=ALICE, password="wrong one")),
               401, "email or password does not match")
     return api.with_token(log_in(api, ALICE))
+
+
+def password_reset(api: Api, smtp: SmtpServer) -> Any:
+    """Forgotten password: ask for the mail, read its token at the SMTP server, set a new password
+    with it; a token that does not work parses into Error. Returns a client with Alice's new token."""
+    m, anonymous = api.models, api.anonymous()
+    body = m.PasswordResetRequest(email=ALICE)
+    asked = api.call("auth.request_password_reset", client=anonymous, body=body)
+    assert asked.status_code == 202 and isinstance(asked.parsed, m.Message)
+    assert asked.parsed.message == "If that email is registered, a password reset link is on its way."
+    token = token_in(smtp.inbox.wait_for(1)[0])
+    new_password = f"{PASSWORD} renewed"
+    done = api.call("auth.confirm_password_reset", client=anonymous,
+                    body=m.PasswordResetConfirm(token=token, new_password=new_password))
+    assert done.status_code == 200 and isinstance(done.parsed, m.TokenResponse)
+    assert done.parsed.message == m.TokenResponseMessage.PASSWORD_RESET
+    again = m.PasswordResetConfirm(token=token, new_password=new_password)
+    api.error(api.call("auth.confirm_password_reset", client=anonymous, body=again), 400, VALIDATION_FAILED,
+              {"token": "is invalid or expired"})
+    return api.with_token(log_in(api, ALICE, new_password))
 
 
 def widgets_from_list_to_delete(api: Api, alice: Any, admin: Any) -> str:
