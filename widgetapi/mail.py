@@ -110,7 +110,9 @@ def compose(sender: str, recipient: str, subject: str, body: str) -> EmailMessag
     message["From"], message["To"], message["Subject"] = sender, recipient, subject
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
-    message.set_content(body)
+    # 7bit keeps an ASCII body (a long reset URL, the token) verbatim: no quoted-printable breaks
+    plain = body.isascii() and all(len(line) < 990 for line in body.splitlines())
+    message.set_content(body, cte="7bit" if plain else None)
     return message
 
 
