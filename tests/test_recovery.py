@@ -250,6 +250,10 @@ def test_no_token_reaches_a_log(testapp: webtest.TestApp, smtp: SmtpServer, conf
     confirm(testapp, token)
     confirm(testapp, token, status=400)
     testapp.post(CONFIRM, {"token": token, "new_password": "x"}, status=400)  # as a form, and invalid
+    deadline = time.monotonic() + 30  # the sender logs its line once the server took the mail
+    while not any("accepted by smtp://" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     # Everything logged at every level (peewee's queries too), but the test SMTP server's own
     # lines ("mail.log"): it is where the mail goes.
     logged = "\n".join(record.getMessage() for record in caplog.records if record.name != "mail.log")
