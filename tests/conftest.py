@@ -20,7 +20,7 @@ import falcon
 import jwt
 import pytest
 import webtest
-from smtp_server import Certificates, make_certificates
+from smtp_server import Certificates, Inbox, SmtpServer, make_certificates, smtp_server
 
 from widgetapi import operations
 from widgetapi.app import create_app
@@ -73,6 +73,19 @@ def postgresql_database() -> Iterator[str | None]:
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     """A throwaway CA and the test SMTP server's certificate (tests/smtp_server.py)."""
     return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    """What the test SMTP server receives (and how it misbehaves)."""
+    return Inbox()
+
+
+@pytest.fixture
+def smtp(certificates: Certificates, inbox: Inbox) -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd: STARTTLS required, AUTH) for the test."""
+    with smtp_server(certificates, inbox=inbox) as server:
+        yield server
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import email
 import email.policy
 import re
@@ -27,6 +28,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from widgetapi.config import Config
 
 HOST = "127.0.0.1"
 # How a reset mail shows its token: alone on an indented line.
@@ -205,3 +208,9 @@ def token_in(message: EmailMessage) -> str:
     tokens = TOKEN_LINE.findall(message.get_content())
     assert tokens, message.get_content()
     return str(tokens[0])
+
+
+def sending_to(config: Config, server: SmtpServer, certificates: Certificates, **changes: Any) -> Config:
+    """`config` with its mail going to `server`, looked for and retried quickly."""
+    return dataclasses.replace(config, mail_url=server.mail_url, ssl_cert_file=str(certificates.ca_file),
+                               mail_poll_seconds=0.05, mail_retry_seconds=0.1, **changes)

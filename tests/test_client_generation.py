@@ -9,7 +9,6 @@ workaround or a note; both are named where they matter and in the README's "Usin
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import re
@@ -27,7 +26,7 @@ import httpx
 import pytest
 from conftest import PASSWORD
 from servers import request, threaded_server
-from smtp_server import Certificates, SmtpServer, smtp_server, token_in
+from smtp_server import Certificates, SmtpServer, sending_to, token_in
 
 from widgetapi import operations
 from widgetapi.config import Config
@@ -64,17 +63,10 @@ ALLOWED_WARNINGS = [re.compile(
 
 
 @pytest.fixture
-def smtp(certificates: Certificates) -> Iterator[SmtpServer]:
-    with smtp_server(certificates) as server:
-        yield server
-
-
-@pytest.fixture
 def config(config: Config, smtp: SmtpServer, certificates: Certificates) -> Config:
     # Tokens that outlive generating the client: the conftest's five seconds are for expiry tests.
     # Reset mails go to the test SMTP server.
-    return dataclasses.replace(config, token_expire_seconds=3600, mail_url=smtp.mail_url,
-                               ssl_cert_file=str(certificates.ca_file), mail_poll_seconds=0.1)
+    return sending_to(config, smtp, certificates, token_expire_seconds=3600)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ down for a while; each mail arrives exactly once, a failed attempt's token is ta
 given up after 24 hours, and concurrent claims never hand one mail to two senders."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import threading
@@ -16,7 +15,7 @@ import falcon
 import pytest
 import webtest
 from conftest import register
-from smtp_server import Certificates, Inbox, SmtpServer, free_port, smtp_server, token_in
+from smtp_server import Certificates, Inbox, SmtpServer, free_port, sending_to, smtp_server, token_in
 
 from widgetapi.app import create_app
 from widgetapi.config import Config
@@ -29,27 +28,11 @@ from widgetapi.timeutil import utcnow
 RESET, CONFIRM = "/api/v1/auth/password-reset", "/api/v1/auth/password-reset/confirm"
 
 
-def mail_config(config: Config, certificates: Certificates, mail_url: str) -> Config:
-    return dataclasses.replace(config, mail_url=mail_url, ssl_cert_file=str(certificates.ca_file),
-                               mail_poll_seconds=0.05, mail_retry_seconds=0.1, mail_timeout_seconds=5)
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
-
-
-@pytest.fixture
-def smtp(certificates: Certificates, inbox: Inbox) -> Iterator[SmtpServer]:
-    with smtp_server(certificates, inbox=inbox) as server:
-        yield server
-
-
 @pytest.fixture
 def mailing(app: falcon.App, config: Config, certificates: Certificates,
             smtp: SmtpServer) -> Iterator[webtest.TestApp]:
     """An app (on the app fixture's tables) whose sender delivers to the test SMTP server."""
-    testapp = webtest.TestApp(create_app(mail_config(config, certificates, smtp.mail_url)))
+    testapp = webtest.TestApp(create_app(sending_to(config, smtp, certificates)))
     yield testapp
     stop_all()
 
@@ -111,7 +94,8 @@ def test_a_server_that_is_down_for_a_while_gets_the_mail_once_it_is_back(
         app: falcon.App, config: Config, certificates: Certificates) -> None:
     port = free_port()
     inbox = Inbox()
-    testapp = webtest.TestApp(create_app(mail_config(config, certificates, f"smtps://127.0.0.1:{port}")))
+    later = SmtpServer(port, inbox, "smtps", auth=False)  # not there yet
+    testapp = webtest.TestApp(create_app(sending_to(config, later, certificates)))
     try:
         register(testapp, "alice@example.com")
         testapp.post_json(RESET, {"email": "alice@example.com"}, status=202)

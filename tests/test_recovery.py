@@ -8,14 +8,13 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Iterator
 
 import falcon
 import pytest
 import webtest
 from conftest import PASSWORD, bearer, login, register
 from servers import race, request, threaded_server
-from smtp_server import TOKEN_LINE, Certificates, SmtpServer, smtp_server, token_in
+from smtp_server import TOKEN_LINE, Certificates, SmtpServer, sending_to, token_in
 
 from widgetapi import operations
 from widgetapi.app import mail_sender
@@ -36,17 +35,9 @@ RESET_PAGE = "https://app.example.com/reset?token={token}"
 
 
 @pytest.fixture
-def smtp(certificates: Certificates) -> Iterator[SmtpServer]:
-    with smtp_server(certificates) as server:
-        yield server
-
-
-@pytest.fixture
 def config(config: Config, smtp: SmtpServer, certificates: Certificates) -> Config:
-    return dataclasses.replace(config, mail_url=smtp.mail_url, ssl_cert_file=str(certificates.ca_file),
-                               mail_from="accounts@example.com", mail_poll_seconds=0.1,
-                               mail_retry_seconds=0.2, password_reset_url=RESET_PAGE,
-                               token_expire_seconds=300)
+    return sending_to(config, smtp, certificates, mail_from="accounts@example.com",
+                      password_reset_url=RESET_PAGE, token_expire_seconds=300)
 
 
 def ask(testapp: webtest.TestApp, email: str) -> None:

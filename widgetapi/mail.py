@@ -134,6 +134,22 @@ def deliver(server: MailServer, message: EmailMessage, timeout: float, extra_ca_
         raise DeliveryFailed(f"{type(error).__name__}: {error}".rstrip(": ")) from None
 
 
+def send_test_mail(server: MailServer, sender: str, address: str, timeout: float,
+                   extra_ca_file: str | None) -> str:
+    """Send one test mail now (`widgetapi send-test-mail`): the line that says so, or
+    DeliveryFailed with the line that says why not."""
+    message = compose(sender, address, "widgetapi test mail",
+                      "This is a test mail from widgetapi send-test-mail: the mail settings work.\n")
+    try:
+        deliver(server, message, timeout, extra_ca_file)
+    except DeliveryFailed as error:
+        raise DeliveryFailed(f"the test mail to {address} was not accepted by {server.describe()}: {error}",
+                             error.permanent) from None
+    if server.is_log:
+        return f"MAIL_URL is log: the test mail to {address} was written to the log, not sent"
+    return f"Sent a test mail to {address} from {sender}: accepted by {server.describe()}"
+
+
 def _send(server: MailServer, message: EmailMessage, timeout: float, extra_ca_file: str | None) -> None:
     context = tls_context(extra_ca_file)
     smtp: smtplib.SMTP
