@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -15,7 +16,15 @@ from pathlib import Path
 import falcon
 import pytest
 from conftest import GENEROUS_THROTTLE_ENV, PASSWORD, SECRET_KEY
-from servers import environment, free_port, request, server_process, wait_until_healthy, widgetapi_serve
+from servers import (
+    environment,
+    free_port,
+    gunicorn,
+    request,
+    server_process,
+    wait_until_healthy,
+    widgetapi_serve,
+)
 from smtp_server import Certificates, Inbox, SmtpServer, silent_server, smtp_server, token_in
 
 from widgetapi.config import Config
@@ -77,6 +86,20 @@ def test_two_processes_deliver_one_queue_and_each_mail_arrives_once(
     sent_by = [log.count("accepted by smtp://") for log in logs]
     assert sum(sent_by) == len(emails), sent_by
     print(f"mails sent by each process: {sent_by}")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn runs on Unix")
+def test_gunicorns_forked_workers_each_send_mail(app: falcon.App, config: Config, certificates: Certificates,
+                                                 smtp: SmtpServer, tmp_path: Path) -> None:
+    """The app is loaded before the fork (preload): each worker starts its own sender."""
+    emails = make_users(12)
+    env = serve_env(config, certificates, smtp.mail_url)
+    with server_process(lambda port: gunicorn(port, workers=2), env, tmp_path) as server:
+        for email in emails:
+            assert request(server.url, "POST", f"/api/v1{RESET}", {"email": email}).status == 202
+        smtp.inbox.wait_for(len(emails), timeout=60)
+        time.sleep(1)
+    assert Counter(str(message["To"]) for message in smtp.inbox.messages) == Counter(emails)
 
 
 def test_a_mail_claimed_by_a_killed_process_is_sent_by_another(

@@ -46,6 +46,19 @@ class Composed(Protocol):
 Composer = Callable[[OutboxMail], "Composed | None"]
 
 _senders: weakref.WeakSet[MailSender] = weakref.WeakSet()
+# Forks this process has been through: a forked child (a gunicorn worker) has no sender thread,
+# whatever its parent had, and starts its own. Counted rather than asking os.getpid() on every
+# request.
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forked)
 
 
 class MailSender:
@@ -63,20 +76,20 @@ class MailSender:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._pid = 0
+        self._started_in = -1  # the _forks count of the process that started the thread
         self._last_housekeeping = 0.0
         _senders.add(self)
 
     def start(self) -> None:
         """Start the thread in this process, unless it runs already (a forked child starts its own)."""
-        if self._pid == os.getpid() or self._stopping.is_set():
+        if self._started_in == _forks or self._stopping.is_set():
             return
         with self._lock:
-            if self._pid == os.getpid():
+            if self._started_in == _forks:
                 return
             self._thread = threading.Thread(target=self._run, name="widgetapi-mail", daemon=True)
             self._thread.start()
-            self._pid = os.getpid()
+            self._started_in = _forks
 
     def wake(self) -> None:
         """A mail was queued: look now."""
@@ -87,7 +100,7 @@ class MailSender:
         self._stopping.set()
         self._wake.set()
         thread = self._thread
-        if thread is not None and self._pid == os.getpid() and thread is not threading.current_thread():
+        if thread is not None and self._started_in == _forks and thread is not threading.current_thread():
             thread.join(self._config.mail_timeout_seconds * LEASE_TIMEOUTS if timeout is None else timeout)
 
     def _run(self) -> None:

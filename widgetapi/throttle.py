@@ -1,7 +1,8 @@
 """Throttling of the password endpoints, shared by every process on the database.
 
 - Per client address: at most AUTH_RATE_PER_MINUTE requests a minute to /auth/login,
-  /auth/register and /auth/password (the `throttled` hook on their responders).
+  /auth/register, /auth/password, DELETE /auth/user and the password-reset endpoints (the
+  `throttled` hook on their responders).
 - Per email and client address: after LOGIN_MAX_FAILURES failed password checks, a lockout
   of 60 s that doubles with each further failure, up to 15 minutes; a success ends it.
 
