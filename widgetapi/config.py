@@ -92,9 +92,10 @@ class Config:
     mail_timeout_seconds: int = 30
     ssl_cert_file: str | None = None
     # Not from the environment: the first retry's delay (doubling, up to an hour) and how
-    # often an idle sender looks for mail queued by other processes.
+    # long an idle sender sleeps at most (it wakes sooner for mail this process queues, and
+    # when the next retry or an expired claim is due).
     mail_retry_seconds: float = 30.0
-    mail_poll_seconds: float = 5.0
+    mail_poll_seconds: float = 30.0
     # Password reset (widgetapi/recovery.py): the front end's page with `{token}`, and how
     # long a reset token works.
     password_reset_url: str | None = None

@@ -13,7 +13,7 @@ composed, and its token minted, when it is delivered (widgetapi/recovery.py).
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 import peewee
@@ -84,5 +84,12 @@ class OutboxMail(peewee.Model):
         return delay
 
     @classmethod
-    def pending(cls) -> int:
-        return int(cls.select().count())
+    def seconds_to_next(cls) -> float:
+        """How long until a mail is due, or a claim on one runs out (inf: none queued)."""
+        later = peewee.Case(None, [(cls.claimed_until > cls.due_at, cls.claimed_until)], cls.due_at)
+        soonest = cls.select(peewee.fn.MIN(later)).scalar()
+        if soonest is None:
+            return float("inf")
+        if isinstance(soonest, str):  # SQLite hands back a computed datetime as text
+            soonest = datetime.fromisoformat(soonest)
+        return max(0.0, (soonest - utcnow()).total_seconds())

@@ -3,8 +3,10 @@ through MAIL_URL (widgetapi/mail.py).
 
 It starts with the server (`widgetapi serve`), or else with the first request a process serves
 (gunicorn's forked workers, waitress-serve), never in the command line's one-shot commands, and
-stops when the server does. It wakes when this process queues a mail, and every
-`mail_poll_seconds` for mail other processes queued or that is due again.
+stops when the server does. It wakes when this process queues a mail, when the next retry or
+expired claim is due, and at least every `mail_poll_seconds` (30) for mail other processes queued.
+It holds a database connection only for its short queries, never while it talks SMTP, and asks
+the database rarely when idle: each connection attempt to a database that hangs takes seconds.
 
 A failed delivery is tried again after a delay that doubles each time (from `mail_retry_seconds`,
 at most an hour) for 24 hours, then dropped with a log line; a recipient the server refuses
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 # A claim outlasts a whole delivery (mail.DELIVERY_TIMEOUTS steps) by one more timeout.
 LEASE_TIMEOUTS = DELIVERY_TIMEOUTS + 1
 HOUSEKEEPING_SECONDS = 600
+MIN_WAIT_SECONDS = 0.05
 
 
 class Composed(Protocol):
@@ -105,17 +108,18 @@ class MailSender:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            idle = self._config.mail_poll_seconds
             try:
-                busy = self.send_one()
+                if self.send_one():
+                    continue
+                with database.connection_context():
+                    idle = min(idle, OutboxMail.seconds_to_next())
             except UNAVAILABLE as error:
                 log.warning("mail sender: the database is unavailable (%s); trying again later", error)
-                busy = False
             except Exception:
                 log.exception("mail sender: unexpected error; trying again later")
-                busy = False
-            if not busy:
-                self._wake.wait(self._config.mail_poll_seconds)
-                self._wake.clear()
+            self._wake.wait(max(idle, MIN_WAIT_SECONDS))
+            self._wake.clear()
 
     def send_one(self) -> bool:
         """Deliver the next due mail, if any; whether there was one."""
