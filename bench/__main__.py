@@ -20,7 +20,8 @@ DESCRIPTION = """\
 Seeds a fresh database, starts `widgetapi serve --threads 4` and a bare Falcon app under the
 same waitress, both pinned to one CPU, drives them with wrk pinned to another, and prints
 req/s, p50 and p99 of each scenario and its ratio to the bare app (the ceiling) in the same
-run. Scenarios: widget (GET /widgets/{name}), list (GET /widgets?per_page=10), user
+run. Scenarios: widget (GET /widgets/{name}), list (GET /widgets?per_page=10), book
+(GET /books/{id}, each user their own), books (GET /books?per_page=10), user
 (GET /auth/user), login (POST /auth/login at bcrypt cost 12), flood (widget reads during a
 4-client login flood), scale (first and last page of the list with 100,000 widgets and
 1,000,000 revoked tokens or ended sessions). Needs Linux, 2 CPUs, wrk and taskset."""

@@ -25,11 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 API = "/api/v1"
 WIDGET = f"{API}/widgets/sample-widget-42"
 FIRST_PAGE = f"{API}/widgets?page=1&per_page=10"
+BOOKS_PAGE = f"{API}/books?page=1&per_page=10"
 CURRENT_USER = f"{API}/auth/user"
 LOGIN = f"{API}/auth/login"
 
 THREADS = 4
 WIDGETS = 100
+BOOKS_PER_USER = 12  # each user's first page holds 10, as the widget list's does
 SCALE_WIDGETS = 100_000
 SCALE_SESSIONS = 1_000_000
 # Eight users, eight tokens taken in turn: reads come from many clients, as they do in
@@ -41,7 +43,7 @@ LOGIN_CLIENTS = 4
 TOKEN_LIFETIME = 24 * 3600
 UNTHROTTLED = "100000"
 
-SCENARIOS = ("widget", "list", "user", "login", "flood", "scale")
+SCENARIOS = ("widget", "list", "book", "books", "user", "login", "flood", "scale")
 # What a scenario is compared with, so `--only` runs it too.
 NEEDS = {"flood": "widget", "scale": "list"}
 
@@ -52,7 +54,7 @@ SETTINGS = (
     "CORS_ALLOW_ORIGINS", "DATABASE_POOL_SIZE", "TRUSTED_PROXIES", "LOGIN_MAX_FAILURES",
     "AUTH_RATE_PER_MINUTE", "PASSWORD_HASH_CONCURRENCY", "SECRET_KEY_PREVIOUS", "JWT_ALGORITHM",
     "JWT_PRIVATE_KEY_FILE", "JWT_PREVIOUS_PUBLIC_KEY_FILES", "TOKEN_ISSUER", "TOKEN_AUDIENCE",
-    "LOG_FORMAT", "METRICS_ENABLED", "PYTHONPATH",
+    "LOG_FORMAT", "METRICS_ENABLED", "MAX_BOOKS_PER_USER", "PYTHONPATH",
 )
 
 
@@ -135,6 +137,7 @@ class Bench:
         self.directory = directory
         self.results = Results()
         self.secret_key = secrets.token_urlsafe(48)
+        self.book_paths = directory / "book-paths-small.txt"
 
     def run(self) -> Results:
         bare_env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
@@ -150,7 +153,9 @@ class Bench:
     @contextmanager
     def widgetapi(self, name: str, widgets: int, sessions: int = 0) -> Iterator[tuple[Server, Path, Path]]:
         """widgetapi serving a fresh database with `widgets` widgets and `sessions` revoked
-        tokens or ended sessions; yields it with files of USERS tokens and login bodies."""
+        tokens or ended sessions; yields it with files of USERS tokens and login bodies.
+        For the book scenarios each user has BOOKS_PER_USER books, and `book-paths-NAME.txt`
+        the path of each one's first book (in the tokens' order)."""
         with seed.fresh_database(self.settings.database_url, self.directory, name) as url:
             env = server_environment(url, self.settings.source, self.secret_key)
             started = time.monotonic()
@@ -170,6 +175,10 @@ class Bench:
                 logins = self.directory / f"logins-{name}.txt"
                 bodies = ({"email": account.email, "password": seed.PASSWORD} for account in accounts)
                 logins.write_text("".join(f"{json.dumps(body)}\n" for body in bodies))
+                if name == "small" and {"book", "books"} & set(self.settings.scenarios):
+                    progress(f"small: adding {BOOKS_PER_USER} books for each user")
+                    paths = seed.add_books(server.url, accounts, BOOKS_PER_USER)
+                    self.book_paths.write_text("".join(f"{path}\n" for path in paths))
                 yield server, tokens, logins
 
     def measure(self, server: Server, load: wrk.Load) -> wrk.Measurement:
@@ -178,15 +187,18 @@ class Bench:
 
     def small(self, bare: Server, server: Server, tokens: Path, logins: Path) -> None:
         chosen = self.settings.scenarios
-        reads = {"widget": ("GET /widgets/{name} (token)", WIDGET),
-                 "list": ("GET /widgets?per_page=10 (token)", FIRST_PAGE),
-                 "user": ("GET /auth/user (token)", CURRENT_USER)}
+        reads = {"widget": ("GET /widgets/{name} (token)", wrk.Load("GET", WIDGET, tokens)),
+                 "list": ("GET /widgets?per_page=10 (token)", wrk.Load("GET", FIRST_PAGE, tokens)),
+                 # each user reads their own book (another's is a 404)
+                 "book": ("GET /books/{id} (token, own book)",
+                          wrk.Load("GET", f"{API}/books", tokens, paths=self.book_paths)),
+                 "books": ("GET /books?per_page=10 (token)", wrk.Load("GET", BOOKS_PAGE, tokens)),
+                 "user": ("GET /auth/user (token)", wrk.Load("GET", CURRENT_USER, tokens))}
         progress("the bare Falcon app (the ceiling)")
         ceiling = self.measure(bare, wrk.Load("GET", WIDGET, tokens))
         self.results.rows.append(Row("ceiling", "bare Falcon app, fixed JSON", ceiling, 1.0))
-        for key, (label, path) in reads.items():
+        for key, (label, load) in reads.items():
             if key in chosen:
-                load = wrk.Load("GET", path, tokens)
                 check(server, load)
                 progress(label)
                 measured = self.measure(server, load)
@@ -244,6 +256,7 @@ def check(server: Server, load: wrk.Load, good: Callable[[dict], bool] = lambda 
     """Send the load's first request once: it must succeed, or the figures would measure errors."""
     token = load.tokens.read_text().split()[0] if load.tokens else None
     body = json.loads(load.bodies.read_text().splitlines()[0]) if load.bodies else None
-    reply = request(server.url, load.method, load.path, body, token)
+    path = load.first_path()
+    reply = request(server.url, load.method, path, body, token)
     if not 200 <= reply.status < 300 or not isinstance(reply.body, dict) or not good(reply.body):
-        raise ScenarioFailed(f"{load.method} {load.path} answered {reply.status}: {str(reply.body)[:500]}")
+        raise ScenarioFailed(f"{load.method} {path} answered {reply.status}: {str(reply.body)[:500]}")

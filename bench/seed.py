@@ -161,3 +161,19 @@ def register_users(base_url: str, count: int, prefix: str = "user") -> list[Acco
             raise SeedingFailed(f"registering {email} answered {reply.status}: {reply.body}")
         accounts.append(Account(email, reply.body["access_token"]))
     return accounts
+
+
+def add_books(base_url: str, accounts: Sequence[Account], count: int) -> list[str]:
+    """`count` books for each account, created through the API; the path of each account's
+    first book, in the accounts' order."""
+    paths = []
+    for account in accounts:
+        for number in range(count):
+            body = {"name": f"Book {number}", "author": "Bench Author", "publisher": "Bench Press",
+                    "price": f"{number}.99"}
+            reply = request(base_url, "POST", "/api/v1/books", body, account.token)
+            if reply.status != 201 or not isinstance(reply.body, dict):
+                raise SeedingFailed(f"a book for {account.email}: answered {reply.status}: {reply.body}")
+            if number == 0:
+                paths.append(f"/api/v1/books/{reply.body['id']}")
+    return paths

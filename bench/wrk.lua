@@ -1,9 +1,10 @@
 -- wrk script for bench/ (see bench/wrk.py): sends requests in turn from a pool built
 -- once, and prints the results as one JSON line that bench/wrk.py reads.
 --
--- Arguments after `--`: METHOD PATH TOKENS_FILE BODIES_FILE
+-- Arguments after `--`: METHOD PATH TOKENS_FILE BODIES_FILE [PATHS_FILE]
 --   TOKENS_FILE: one access token a line, sent as `Authorization: Bearer`, in turn; "-" for none
 --   BODIES_FILE: one JSON request body a line, in turn; "-" for none
+--   PATHS_FILE: one path a line, in turn with the tokens (each user's own book), instead of PATH
 
 local pool = {}
 local position = 0
@@ -22,8 +23,11 @@ end
 
 function init(args)
   local method, path = args[1], args[2]
-  local tokens, bodies = lines(args[3]), lines(args[4])
+  local tokens, bodies, paths = lines(args[3]), lines(args[4]), lines(args[5])
   for i = 1, math.max(#tokens, #bodies, 1) do
+    if #paths > 0 then
+      path = paths[(i - 1) % #paths + 1]
+    end
     local headers, body = {}, nil
     if #tokens > 0 then
       headers["Authorization"] = "Bearer " .. tokens[(i - 1) % #tokens + 1]

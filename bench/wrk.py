@@ -34,13 +34,18 @@ def missing_tools() -> list[str]:
 
 @dataclass(frozen=True)
 class Load:
-    """What wrk sends: `method path`, with tokens and JSON bodies taken in turn from files."""
+    """What wrk sends: `method path`, with tokens and JSON bodies taken in turn from files
+    (and paths, in turn with the tokens, when `paths` names a file of them)."""
 
     method: str
     path: str
     tokens: Path | None = None
     bodies: Path | None = None
     connections: int = 8
+    paths: Path | None = None
+
+    def first_path(self) -> str:
+        return self.paths.read_text().split()[0] if self.paths else self.path
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ def command(cpu: int, base_url: str, load: Load, seconds: int) -> list[str]:
     """wrk with one thread and keep-alive connections, pinned to `cpu`."""
     return ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{load.connections}", f"-d{seconds}s",
             "--timeout", TIMEOUT, "-s", str(SCRIPT), base_url, "--",
-            load.method, load.path, str(load.tokens or "-"), str(load.bodies or "-")]
+            load.method, load.path, str(load.tokens or "-"), str(load.bodies or "-"), str(load.paths or "-")]
 
 
 def start(cpu: int, base_url: str, load: Load, seconds: int) -> subprocess.Popen[str]:

@@ -17,6 +17,7 @@ pytest.importorskip("bench.wrk", reason="bench/ is only in a checkout")
 
 from bench import scenarios, seed, wrk  # noqa: E402
 from bench.report import masked  # noqa: E402
+from bench.servers import request as bench_request  # noqa: E402
 
 WRK_OUTPUT = """\
 Running 2s test @ http://127.0.0.1:40123
@@ -97,3 +98,18 @@ def test_sessions_get_every_column_they_need_and_unknown_required_ones_are_named
     assert values["user_id"] == 7
     with pytest.raises(seed.SeedingFailed, match="sessions.device"):
         seed._column_values([column("jti"), column("device")], 7)
+
+
+def test_each_user_gets_books_and_the_path_of_one_of_their_own(app):
+    from servers import threaded_server  # tests/, like conftest
+
+    with threaded_server(app) as url:
+        accounts = seed.register_users(url, 2, prefix="reader")
+        paths = seed.add_books(url, accounts, 3)
+        assert len(paths) == 2 and paths[0] != paths[1]
+        for account, path in zip(accounts, paths, strict=True):
+            assert bench_request(url, "GET", path, token=account.token).status == 200
+            assert bench_request(url, "GET", "/api/v1/books", token=account.token).body["total_items"] == 3
+        assert bench_request(url, "GET", paths[1], token=accounts[0].token).status == 404
+    load = wrk.Load("GET", "/api/v1/books", paths=None)
+    assert load.first_path() == "/api/v1/books"

@@ -32,6 +32,16 @@ def test_a_preflight_from_an_allowed_origin_is_allowed_without_a_token(testapp: 
     assert "Origin" in response.headers["Vary"]
 
 
+def test_a_preflight_allows_the_conditional_request_headers(testapp: webtest.TestApp) -> None:
+    response = testapp.options("/api/v1/books/5b0bd4f3-8f0a-4f57-9d37-7fe1d7b1e1a2", status=200, headers={
+        "Origin": FRONT_END, "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "authorization, content-type, if-match, if-none-match"})
+    assert response.headers["Access-Control-Allow-Origin"] == FRONT_END
+    allowed = {h.strip() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"if-match", "if-none-match"} <= allowed
+    assert "PATCH" in response.headers["Access-Control-Allow-Methods"]
+
+
 def test_a_preflight_from_another_origin_gets_no_cors_headers(testapp: webtest.TestApp) -> None:
     response = preflight(testapp, "https://evil.example.com")
     assert "Access-Control-Allow-Origin" not in response.headers
@@ -43,7 +53,7 @@ def test_responses_to_an_allowed_origin_expose_the_api_headers(testapp: webtest.
     response = testapp.get("/api/v1/widgets", headers={**user_headers, "Origin": FRONT_END}, status=200)
     assert response.headers["Access-Control-Allow-Origin"] == FRONT_END
     exposed = {h.strip() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
-    assert exposed == {"Location", "Link", "Total-Count", "WWW-Authenticate", "X-Request-ID"}
+    assert exposed == {"Location", "Link", "Total-Count", "WWW-Authenticate", "X-Request-ID", "ETag"}
     assert "Access-Control-Allow-Credentials" not in response.headers  # bearer tokens, not cookies
 
 

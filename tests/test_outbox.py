@@ -20,8 +20,8 @@ from smtp_server import Certificates, Inbox, SmtpServer, free_port, sending_to, 
 from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import database
-from widgetapi.models import PasswordReset
 from widgetapi.outbox import OutboxMail
+from widgetapi.recovery import PasswordReset
 from widgetapi.sender import stop_all
 from widgetapi.timeutil import utcnow
 

@@ -20,9 +20,9 @@ from widgetapi import operations
 from widgetapi.app import mail_sender
 from widgetapi.config import Config
 from widgetapi.db import database
-from widgetapi.models import PasswordReset, User
+from widgetapi.models import User
 from widgetapi.outbox import OutboxMail
-from widgetapi.recovery import hash_token
+from widgetapi.recovery import PasswordReset, hash_token
 from widgetapi.sender import stop_all
 
 RESET, CONFIRM = "/api/v1/auth/password-reset", "/api/v1/auth/password-reset/confirm"

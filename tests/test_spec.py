@@ -40,8 +40,11 @@ def app_responders(app: falcon.App) -> dict[tuple[str, str], str]:
     for route in falcon.inspect.inspect_routes(app):
         for method in route.methods:
             if method.method in HTTP_METHODS and not method.internal:
-                found[(method.method, route.path)] = method.function_name
+                found[(method.method, CONVERTER.sub("}", route.path))] = method.function_name
     return found
+
+
+CONVERTER = re.compile(r":[a-z_]+}")  # {book_id:uuid} is {book_id} in the spec
 
 
 def app_operations(app: falcon.App) -> set[tuple[str, str]]:
@@ -129,7 +132,7 @@ def test_request_examples_pass_the_apps_own_validation() -> None:
             checked += 1
     # register, login, create and update a widget, change the password, delete the account,
     # update a user, ask for a password reset and confirm it; JSON and form each
-    assert checked == 18
+    assert checked == 22  # and create and update a book, JSON and form each
 
 
 # --- the limits the server enforces, said in JSON Schema where it can say them ------------------

@@ -10,8 +10,11 @@ import falcon
 import peewee
 import pytest
 import webtest
+from book_helpers import BOOKS, create_book
 from widget_helpers import create_widget, insert_widgets
 
+from widgetapi.books import BOOK, BOOK_COUNT, OWN_BOOK
+from widgetapi.books import BOOKS as BOOKS_LISTING
 from widgetapi.config import Config
 from widgetapi.db import database, open_database
 from widgetapi.models import COUNTER, USER_FOR_TOKEN, USERS, WIDGET_BY_NAME, WIDGETS, User, Widget
@@ -69,6 +72,34 @@ def test_a_page_of_widgets_is_the_token_check_the_count_and_the_page(
     assert "LIMIT 10 OFFSET" in first and "LIMIT 10 OFFSET" in last  # the size in the SQL
 
 
+def test_a_book_read_costs_what_a_widget_read_costs(testapp: webtest.TestApp,
+                                                   user_headers: dict[str, str],
+                                                   admin_headers: dict[str, str]) -> None:
+    book = create_book(testapp, user_headers)
+    with statements() as seen:
+        testapp.get(f"{BOOKS}/{book['id']}", headers=user_headers, status=200)
+        testapp.get(f"{BOOKS}/{book['id']}", headers=admin_headers, status=200)
+    assert seen == [USER_FOR_TOKEN.sql, OWN_BOOK.sql, USER_FOR_TOKEN.sql, BOOK.sql]
+    own = seen[1]
+    assert '"owner_id" = ' in own and 'JOIN "users"' in own and "password_hash" not in own
+
+
+def test_a_page_of_books_is_the_token_check_the_count_and_the_page(
+        testapp: webtest.TestApp, user_headers: dict[str, str]) -> None:
+    for number in range(12):
+        create_book(testapp, user_headers, f"book {number}")
+    with statements() as seen:
+        testapp.get(f"{BOOKS}?per_page=10", headers=user_headers, status=200)
+        testapp.get(f"{BOOKS}?per_page=10&page=2", headers=user_headers, status=200)
+        testapp.get(f"{BOOKS}?per_page=10&page=3", headers=user_headers, status=200)
+    first, last = _page(BOOKS_LISTING, descending=False), _page(BOOKS_LISTING, descending=True)
+    assert seen == [USER_FOR_TOKEN.sql, BOOK_COUNT.sql, first,
+                    USER_FOR_TOKEN.sql, BOOK_COUNT.sql, last,
+                    USER_FOR_TOKEN.sql, BOOK_COUNT.sql]
+    # the owner's ids alone are picked (and skipped), then those rows read and joined
+    assert first.count("OFFSET") == 1 and '"owner_id" = ' in first.split("IN (SELECT")[1]
+
+
 def test_the_current_user_is_the_token_check_alone(testapp: webtest.TestApp,
                                                    user_headers: dict[str, str]) -> None:
     with statements() as seen:
@@ -86,7 +117,7 @@ def test_a_page_of_users_is_the_token_check_the_count_and_the_page(
 def test_reads_write_nothing(testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
     create_widget(testapp, admin_headers, "gadget")
     with statements() as seen:
-        for path in ("/widgets/gadget", "/widgets", "/auth/user", "/users"):
+        for path in ("/widgets/gadget", "/widgets", "/auth/user", "/users", "/books"):
             testapp.get(f"/api/v1{path}", headers=admin_headers, status=200)
     assert seen and all(sql.startswith("SELECT") for sql in seen)
 

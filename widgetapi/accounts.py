@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import peewee
 
+from widgetapi.books import Book
 from widgetapi.db import database
 from widgetapi.models import Session, User, Widget
 
@@ -63,7 +64,7 @@ def update_user(user: User, admin: bool | None = None, disabled: bool | None = N
 
 
 def delete_user(user: User) -> bool:
-    """Delete an account: its sessions end, its widgets stay without an owner. False when
+    """Delete an account: its sessions end, its books go, its widgets stay without an owner. False when
     it was gone already."""
     with administrators_locked():
         current = User.get_or_none(User.id == user.id)
@@ -72,8 +73,10 @@ def delete_user(user: User) -> bool:
         _keep_an_active_administrator(current, stays_active_admin=False)
         # The foreign keys say the same (ON DELETE SET NULL / CASCADE); doing it here does
         # not depend on them, nor on SQLite's foreign_keys pragma.
-        Widget.update(owner=None).where(Widget.owner == current.id).execute()
+        # A widget that loses its owner is a new version (its ETag changes).
+        Widget.update(owner=None, version=Widget.version + 1).where(Widget.owner == current.id).execute()
         Session.delete().where(Session.user == current.id).execute()
+        Book.delete().where(Book.owner == current.id).execute()
         User.delete().where(User.id == current.id).execute()
     return True
 

@@ -21,6 +21,7 @@ from widgetapi.recovery import KIND as PASSWORD_RESET_MAIL
 from widgetapi.recovery import purge_old, reset_mail
 from widgetapi.resources.account import CurrentUser, Password
 from widgetapi.resources.auth import Login, Logout, LogoutEverywhere, Registration
+from widgetapi.resources.books import BookId, Books, UserBooks
 from widgetapi.resources.keys import PublicKeys
 from widgetapi.resources.recovery import PasswordResetConfirm, PasswordResetRequest, UserPasswordReset
 from widgetapi.resources.service import Health, Index, Spec
@@ -89,6 +90,11 @@ def create_app(config: Config) -> falcon.App:
     widgets = Widgets(validator)
     app.add_route(f"{API}/widgets", widgets)
     app.add_route(f"{API}/widgets/{{name}}", widgets, suffix="item")
+    app.router_options.converters["uuid"] = BookId
+    books = Books(validator, config.max_books_per_user)
+    app.add_route(f"{API}/books", books)
+    app.add_route(f"{API}/books/{{book_id:uuid}}", books, suffix="item")
+    app.add_route(f"{API}/users/{{public_id}}/books", UserBooks(validator))
     users = Users(validator)
     app.add_route(f"{API}/users", users)
     app.add_route(f"{API}/users/{{public_id}}", users, suffix="item")

@@ -45,7 +45,12 @@ def bearer_token(req: falcon.Request) -> str:
     return token.strip()
 
 
+def is_admin(req: falcon.Request) -> bool:
+    """Whether the token says admin and the user still is one."""
+    return bool(req.context.claims.admin and req.context.user.admin)
+
+
 def require_admin(req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
-    """falcon.before hook: the token must say admin and the user must still be one."""
-    if not (req.context.claims.admin and req.context.user.admin):
+    """falcon.before hook: the caller must be an administrator (is_admin)."""
+    if not is_admin(req):
         raise NotAdministrator()

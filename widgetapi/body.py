@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -32,14 +33,35 @@ def read_body(req: falcon.Request) -> dict[str, Any]:
         description=f"The body must be {falcon.MEDIA_JSON} or {FORM}, not {mimetype or 'untyped'}")
 
 
+class WrittenWithExponent(Decimal):
+    """A JSON number written with an exponent (`1e2`): its value, and that it was so written."""
+
+
+def _decimal(text: str) -> Decimal:
+    """A JSON number with a fraction or exponent, exactly: `999999.99` as a float would be
+    999999.98999..."""
+    return (WrittenWithExponent if "e" in text or "E" in text else Decimal)(text)
+
+
+def _integer(text: str) -> int | Decimal:
+    """A JSON integer; one too long for int() (over 4300 digits) is still a number, which
+    validation then refuses as too large, rather than JSON that does not parse."""
+    return int(text) if len(text) <= 4000 else Decimal(text)
+
+
+def _no_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity are not JSON (RFC 8259), though Python's parser reads them."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse_json(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_float=_decimal, parse_int=_integer, parse_constant=_no_constant)
         # A "\ud800" escape parses to a lone surrogate, which no database or encoder takes
         # (I-JSON, RFC 7493, forbids it): refuse it here rather than fail later with a 500.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
     except (ValueError, RecursionError):  # UnicodeDecodeError and UnicodeEncodeError too
         raise falcon.HTTPBadRequest(description="The body is not valid JSON") from None
     if not isinstance(data, dict):

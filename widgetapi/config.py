@@ -23,6 +23,7 @@ _DEFAULTS = {
 }
 
 
+_BOOK_DEFAULTS = {"MAX_BOOKS_PER_USER": 1000}
 _THROTTLE_DEFAULTS = {"LOGIN_MAX_FAILURES": 5, "AUTH_RATE_PER_MINUTE": 30, "PASSWORD_HASH_CONCURRENCY": 0}
 
 
@@ -56,6 +57,8 @@ class Config:
     auth_rate_per_minute: int = 30
     # Password hashes at once per process; 0: half the server's threads (see hash_concurrency).
     password_hash_concurrency: int = 0
+    # Books one account may keep (widgetapi/books.py).
+    max_books_per_user: int = 1000
 
     @property
     def half_the_threads(self) -> int:
@@ -127,6 +130,7 @@ class Config:
             auth_rate_per_minute=_whole_number(environ, "AUTH_RATE_PER_MINUTE", _THROTTLE_DEFAULTS, 1, 10**6),
             password_hash_concurrency=_whole_number(
                 environ, "PASSWORD_HASH_CONCURRENCY", _THROTTLE_DEFAULTS, 1, 1000),
+            max_books_per_user=_whole_number(environ, "MAX_BOOKS_PER_USER", _BOOK_DEFAULTS, 0, 10**7),
             **_mail_settings(env, environ),
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import falcon
 
 # Browsers hide response headers from scripts unless they are exposed.
-EXPOSED_HEADERS = ["Location", "Link", "Total-Count", "WWW-Authenticate", "X-Request-ID"]
+EXPOSED_HEADERS = ["Location", "Link", "Total-Count", "WWW-Authenticate", "X-Request-ID", "ETag"]
 
 
 class CORS(falcon.CORSMiddleware):

@@ -61,8 +61,17 @@ def drop_revoked_tokens(db: peewee.Database, migrator: migrate.SchemaMigrator) -
     db.execute_sql('DROP TABLE IF EXISTS "revoked_tokens"')
 
 
+def add_widgets_version(db: peewee.Database, migrator: migrate.SchemaMigrator) -> None:
+    """Conditional requests (widgets.version, 1 for every existing widget): NOT NULL with a
+    database default in one statement, which SQLite adds without rebuilding the table."""
+    if "version" not in _columns(db, "widgets"):
+        version = peewee.IntegerField(default=1, constraints=[peewee.SQL("DEFAULT 1")])
+        migrate.migrate(migrator.add_column("widgets", "version", version, allow_not_null=True))
+
+
 MIGRATIONS: tuple[Migration, ...] = (add_users_tokens_valid_after, add_users_disabled,
-                                     make_widgets_owner_nullable, drop_revoked_tokens)
+                                     make_widgets_owner_nullable, drop_revoked_tokens,
+                                     add_widgets_version)
 
 
 def apply_migrations(db: peewee.Database) -> None:

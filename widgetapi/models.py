@@ -8,7 +8,6 @@ from typing import cast
 import peewee
 
 from widgetapi.db import database
-from widgetapi.outbox import OutboxMail
 from widgetapi.statements import Listing, Param, Statement, placeholder
 from widgetapi.timeutil import utcnow
 
@@ -112,6 +111,7 @@ class Widget(BaseModel):
     deadline = peewee.DateTimeField()
     # null once the owner's account is deleted: the widget stays
     owner = peewee.ForeignKeyField(User, backref="widgets", null=True, on_delete="SET NULL")
+    version = peewee.IntegerField(default=1, constraints=[peewee.SQL("DEFAULT 1")])  # conditional.py
 
     class Meta:
         table_name = "widgets"
@@ -128,10 +128,24 @@ class Widget(BaseModel):
         return WIDGET_BY_NAME.first(name=name)
 
     @classmethod
-    def update_by_name(cls, name: str, info_url: str, deadline: datetime) -> bool:
-        """Update in place; False when there is no such widget."""
-        query = cls.update(info_url=info_url, deadline=deadline).where(cls.name == name)
-        return query.execute() > 0
+    def update_by_name(cls, name: str, info_url: str, deadline: datetime,
+                       version: int | None = None) -> Widget | None:
+        """Update in place, a new version, only from `version` when given; the widget as
+        stored now, or None when there is no such widget (in that version)."""
+        with database.atomic():
+            query = cls.update(info_url=info_url, deadline=deadline, version=cls.version + 1)
+            if not query.where(cls.name == name, *cls._in_version(version)).execute():
+                return None
+            return cls.by_name(name)
+
+    @classmethod
+    def delete_by_name(cls, name: str, version: int | None = None) -> bool:
+        """False when there is no such widget (in that version)."""
+        return cls.delete().where(cls.name == name, *cls._in_version(version)).execute() > 0
+
+    @classmethod
+    def _in_version(cls, version: int | None) -> list[peewee.Expression]:
+        return [] if version is None else [cls.version == version]
 
     def time_remaining(self, now: datetime) -> timedelta:
         return max(self.deadline - now, timedelta(0))
@@ -265,23 +279,7 @@ class Counter(BaseModel):
         return int(counter.value)
 
 
-class PasswordReset(BaseModel):
-    """A reset token minted for a user (widgetapi/recovery.py has its rules): only its SHA-256
-    is kept; `password_hash` is what the user's hash was then, so any password change since
-    makes the token fail."""
-
-    user = peewee.ForeignKeyField(User, backref="password_resets", on_delete="CASCADE")
-    token_hash = peewee.CharField(max_length=64, unique=True)
-    created_at = peewee.DateTimeField(default=utcnow, index=True)
-    expires_at = peewee.DateTimeField()
-    password_hash = peewee.CharField(max_length=60)
-    used_at = peewee.DateTimeField(null=True)
-
-    class Meta:
-        table_name = "password_resets"
-
-
-MODELS = (User, Widget, Session, LoginFailures, AuthRequests, Counter, PasswordReset, OutboxMail)
+MODELS: tuple[type[BaseModel], ...] = (User, Widget, Session, LoginFailures, AuthRequests, Counter)
 COUNTED = (User, Widget)
 
 # The hot reads, compiled once (statements.py says why): every authenticated request runs
@@ -291,6 +289,14 @@ WIDGET_BY_NAME = Statement(lambda: Widget.with_owner().where(Widget.name == Para
 COUNTER = Statement(lambda: Counter.select(Counter.value).where(Counter.name == Param("name")))
 WIDGETS = Listing(Widget, Widget.with_owner, lambda: Counter.rows_in(Widget))
 USERS = Listing(User, User.select, lambda: Counter.rows_in(User))
+
+
+def register(model: type[BaseModel]) -> None:
+    """Add a model kept in a module of its own (books.py) to MODELS: its table is created,
+    checked and migrated with the others."""
+    global MODELS
+    if model not in MODELS:
+        MODELS = (*MODELS, model)
 
 
 def create_tables() -> None:
@@ -319,3 +325,10 @@ def check_tables() -> None:
             db.execute_sql("ROLLBACK")
     elif db.execute_sql("SHOW transaction_read_only").fetchone()[0] == "on":
         raise peewee.OperationalError("the database is read-only (transaction_read_only is on)")
+
+
+# Models in modules of their own register themselves; importing them here means they have,
+# whichever module a process imports first.
+import widgetapi.books  # noqa: E402,F401
+import widgetapi.outbox  # noqa: E402,F401
+import widgetapi.recovery  # noqa: E402,F401

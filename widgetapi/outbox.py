@@ -18,7 +18,7 @@ from typing import cast
 
 import peewee
 
-from widgetapi.db import database
+from widgetapi.models import BaseModel, register
 from widgetapi.timeutil import utcnow
 
 # Mail is retried for this long after it was queued, then dropped (with a log line).
@@ -27,8 +27,7 @@ LONGEST_RETRY_DELAY = timedelta(hours=1)
 CANDIDATES = 5
 
 
-class OutboxMail(peewee.Model):
-    id = peewee.AutoField()
+class OutboxMail(BaseModel):
     kind = peewee.CharField(max_length=32)
     recipient = peewee.CharField(max_length=254)
     queued_at = peewee.DateTimeField(default=utcnow)
@@ -40,7 +39,6 @@ class OutboxMail(peewee.Model):
     last_error = peewee.CharField(max_length=500, null=True)
 
     class Meta:
-        database = database
         table_name = "mail_outbox"
 
     @classmethod
@@ -93,3 +91,6 @@ class OutboxMail(peewee.Model):
         if isinstance(soonest, str):  # SQLite hands back a computed datetime as text
             soonest = datetime.fromisoformat(soonest)
         return max(0.0, (soonest - utcnow()).total_seconds())
+
+
+register(OutboxMail)

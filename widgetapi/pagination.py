@@ -11,7 +11,8 @@ import falcon
 import peewee
 
 from widgetapi.errors import ValidationFailed
-from widgetapi.statements import Listing
+from widgetapi.representation import absolute_url
+from widgetapi.statements import Pages
 from widgetapi.validation import Validator
 
 # A whole number as JSON writes one: int() also takes "1_0", "+1", " 1" and non-ASCII digits.
@@ -53,10 +54,11 @@ class QueryListing:
         return list(self._query.paginate(number, size))
 
 
-def paginate(req: falcon.Request, resp: falcon.Response, rows: Listing[Any] | peewee.ModelSelect[Any],
+def paginate(req: falcon.Request, resp: falcon.Response, rows: Pages | peewee.ModelSelect[Any],
              page: int, per_page: int, represent: Callable[[Any], dict]) -> dict[str, Any]:
-    """The page object for one page of `rows`; also sets the Link and Total-Count headers."""
-    listing = rows if isinstance(rows, Listing) else QueryListing(rows)
+    """The page object for one page of `rows` (a Listing, one's `of(...)`, or any Peewee
+    query); also sets the Link and Total-Count headers."""
+    listing = QueryListing(rows) if isinstance(rows, peewee.ModelSelect) else rows
     total = listing.total()
     total_pages = max(1, math.ceil(total / per_page))
     items = [represent(row) for row in listing.page(page, per_page, total)]
@@ -83,4 +85,4 @@ def paginate(req: falcon.Request, resp: falcon.Response, rows: Listing[Any] | pe
 
 
 def _page_url(req: falcon.Request, page: int, per_page: int) -> str:
-    return f"{req.context.client.url_prefix}{req.path}?{urlencode({'page': page, 'per_page': per_page})}"
+    return absolute_url(req, f"{req.path}?{urlencode({'page': page, 'per_page': per_page})}")

@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 
 import peewee
 
+from widgetapi import outbox
 from widgetapi.config import Config
 from widgetapi.db import database
 from widgetapi.mail import compose
-from widgetapi.models import PasswordReset, User
-from widgetapi.outbox import OutboxMail
+from widgetapi.models import BaseModel, User, register
 from widgetapi.timeutil import format_datetime, utcnow
 
 KIND = "password_reset"
@@ -31,6 +31,24 @@ MAILS_PER_HOUR = 3
 TOKEN_BYTES = 32
 # Reset rows are kept this long (they count against the hourly limit for one hour).
 KEEP_FOR = timedelta(days=1)
+
+
+class PasswordReset(BaseModel):
+    """A reset token minted for a user: only its SHA-256 is kept; `password_hash` is what the
+    user's hash was then, so any password change since makes the token fail."""
+
+    user = peewee.ForeignKeyField(User, backref="password_resets", on_delete="CASCADE")
+    token_hash = peewee.CharField(max_length=64, unique=True)
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
+    expires_at = peewee.DateTimeField()
+    password_hash = peewee.CharField(max_length=60)
+    used_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "password_resets"
+
+
+register(PasswordReset)
 
 
 class InvalidResetToken(Exception):
@@ -48,19 +66,19 @@ class ResetMail:
         PasswordReset.delete().where(PasswordReset.id == self.reset_id).execute()
 
 
-def request_reset(email: str) -> OutboxMail:
+def request_reset(email: str) -> outbox.OutboxMail:
     """Queue a reset mail for `email`, whoever it belongs to (the sender decides)."""
-    return OutboxMail.queue(KIND, email)
+    return outbox.OutboxMail.queue(KIND, email)
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def reset_mail(config: Config) -> Callable[[OutboxMail], ResetMail | None]:
+def reset_mail(config: Config) -> Callable[[outbox.OutboxMail], ResetMail | None]:
     """The outbox sender's composer for KIND mails."""
 
-    def composer(mail: OutboxMail) -> ResetMail | None:
+    def composer(mail: outbox.OutboxMail) -> ResetMail | None:
         minted = mint(mail.recipient, config.password_reset_expire_seconds)
         if minted is None:
             return None

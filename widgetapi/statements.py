@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, TypeVar, cast
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
 import peewee
 
@@ -88,7 +88,7 @@ class _Compiled:
                 self.converters.append(None)
                 self.extras.append((node._alias, index))
         self.models = list(placed.items())
-        if self.models[0][0] is not model:
+        if self.models and self.models[0][0] is not model:
             raise ValueError(f"{model.__name__}'s fields must come first in the select")
         # A joined model hangs on the main one by the foreign key that points at it.
         self.links = [(next(f.name for f in model._meta.refs if f.rel_model is joined),
@@ -160,20 +160,45 @@ class Statement(Generic[M]):
         rows = self.all(**arguments)
         return rows[0] if rows else None
 
+    def scalar(self, **arguments: Any) -> Any:
+        """The first column of the first row (None without a row), e.g. of a COUNT."""
+        compiled = self._for(database.obj)
+        row = database.execute_sql(compiled.sql, compiled.values(arguments)).fetchone()
+        return None if row is None else row[0]
+
+
+class Pages(Protocol):
+    """Rows that can be paged: how many there are, and one page of them."""
+
+    def total(self) -> int: ...
+
+    def page(self, number: int, size: int, total: int) -> list[Any]: ...
+
 
 class Listing(Generic[M]):
-    """A table's rows in creation order, a page at a time, and how many there are (`total`).
+    """A table's rows in creation order, a page at a time, and how many there are (`total`);
+    with a `scope`, only the rows it selects (e.g. one owner's), whose values are given by
+    `of(**arguments)`.
 
-    The page's ids are picked from the id index alone, then only those rows are read
-    (and joined): pages in the second half are picked from the end, in reverse, so no
-    page skips more than half the ids, and the first and last pages skip none."""
+    The page's ids are picked from the id index alone (an index that starts with the
+    scope's columns, for a scope), then only those rows are read (and joined): pages in the
+    second half are picked from the end, in reverse, so no page skips more than half the
+    ids, and the first and last pages skip none."""
 
     def __init__(self, model: type[M], rows: Callable[[], peewee.ModelSelect[M]],
-                 total: Callable[[], int]) -> None:
+                 total: Callable[..., int], scope: Callable[[], peewee.Expression] | None = None) -> None:
         self.model = model
-        self.total = total
+        self._total = total
         self._rows = rows
+        self._scope = scope
         self._statements: dict[tuple[int, bool], Statement[M]] = {}
+
+    def total(self, **arguments: Any) -> int:
+        return self._total(**arguments)
+
+    def of(self, **arguments: Any) -> Pages:
+        """The scope's rows for these values of its Params, as Pages."""
+        return _Scoped(self, arguments)
 
     def statement(self, size: int, descending: bool) -> Statement[M]:
         """The query for pages of `size` rows. The size is written in the SQL (the spec
@@ -187,16 +212,31 @@ class Listing(Generic[M]):
     def _page(self, size: int, descending: bool) -> peewee.ModelSelect[M]:
         key = cast(peewee.Field, self.model._meta.primary_key)
         order = key.desc() if descending else key
-        ids = self.model.select(key).order_by(order).limit(peewee.SQL(str(int(size))))
+        ids = self.model.select(key)
+        if self._scope is not None:
+            ids = ids.where(self._scope())
+        ids = ids.order_by(order).limit(peewee.SQL(str(int(size))))
         return self._rows().where(key.in_(ids.offset(Param("offset")))).order_by(order)
 
-    def page(self, number: int, size: int, total: int) -> list[M]:
+    def page(self, number: int, size: int, total: int, **arguments: Any) -> list[M]:
         """Rows of page `number` (from 1) of `size` rows, when there are `total` rows."""
         start, end = (number - 1) * size, min(number * size, total)
         if start >= end:
             return []
         if start <= total - end:
-            return self.statement(size, descending=False).all(offset=start)
+            return self.statement(size, descending=False).all(offset=start, **arguments)
         # From the end: the page's rows come first, then (on a short last page) some of the
         # page before it.
-        return self.statement(size, descending=True).all(offset=total - end)[:end - start][::-1]
+        rows = self.statement(size, descending=True).all(offset=total - end, **arguments)
+        return rows[:end - start][::-1]
+
+
+class _Scoped:
+    def __init__(self, listing: Listing[Any], arguments: dict[str, Any]) -> None:
+        self._listing, self._arguments = listing, arguments
+
+    def total(self) -> int:
+        return self._listing.total(**self._arguments)
+
+    def page(self, number: int, size: int, total: int) -> list[Any]:
+        return self._listing.page(number, size, total, **self._arguments)

@@ -8,10 +8,12 @@ checks, and `pattern` has ECMA-262 semantics, as JSON Schema means (`^[a-z]+$` r
 "abc\n", which Python's `$` would let through)."""
 from __future__ import annotations
 
+import decimal
 import functools
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +23,7 @@ import referencing
 import referencing.jsonschema
 import regress
 
+from widgetapi.body import WrittenWithExponent
 from widgetapi.errors import ValidationFailed
 from widgetapi.passwords import BCRYPT_MAX_BYTES
 from widgetapi.timeutil import parse_date_or_datetime, utcnow
@@ -85,6 +88,14 @@ def check_today_or_later(value: object) -> bool:
 def check_password_bytes(value: object) -> bool:
     if isinstance(value, str) and len(value.encode()) > BCRYPT_MAX_BYTES:
         raise ValueError(f"must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8")
+    return True
+
+
+@formats.checks("no-exponent", raises=ValueError)
+def check_no_exponent(value: object) -> bool:
+    """A JSON number written plainly: `100`, `12.5`, not `1e2` (widgetapi.body marks those)."""
+    if isinstance(value, WrittenWithExponent):
+        raise ValueError("must be written without an exponent")
     return True
 
 
@@ -173,10 +184,27 @@ def _compiled(pattern: str) -> regress.Regex:
     return regress.Regex(pattern)
 
 
+def _exact(keyword: Any) -> Any:
+    """minimum, maximum or multipleOf on a JSON number read exactly (a Decimal, or an int):
+    against the bound as written in the spec, not the binary float YAML reads it as
+    (999999.99 as a float is a little less than 999999.99)."""
+
+    def check(validator: Any, bound: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
+        if isinstance(bound, float) and type(instance) in (int, Decimal, WrittenWithExponent):
+            bound, instance = Decimal(repr(bound)), Decimal(instance)
+        try:
+            yield from keyword(validator, bound, instance, schema)
+        except decimal.InvalidOperation:  # a remainder beyond Decimal's precision: a huge number
+            yield jsonschema.ValidationError(f"{instance} is too large to check")
+
+    return check
+
+
 _DRAFT_KEYWORDS = jsonschema.Draft202012Validator.VALIDATORS
 BoundedValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {
     "pattern": _length_first(_ecma_pattern),
     "format": _length_first(_DRAFT_KEYWORDS["format"]),
+    **{name: _exact(_DRAFT_KEYWORDS[name]) for name in ("minimum", "maximum", "multipleOf")},
 })
 
 
@@ -194,7 +222,7 @@ def _describe(error: jsonschema.ValidationError, name: str) -> list[tuple[str, s
 
 def _message(error: jsonschema.ValidationError) -> str:
     value, schema = error.validator_value, error.schema
-    if "x-error-message" in schema and error.validator in ("pattern", "minLength", "maxLength"):
+    if "x-error-message" in schema and error.validator in ("pattern", "minLength", "maxLength", "anyOf"):
         return schema["x-error-message"]
     if error.validator == "format" and error.cause is not None:
         return str(error.cause)

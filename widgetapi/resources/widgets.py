@@ -9,15 +9,18 @@ import peewee
 
 from widgetapi.auth import require_admin
 from widgetapi.body import read_body
+from widgetapi.conditional import Changed, conditional, entity_tag, not_modified, version_to_write
 from widgetapi.errors import ValidationFailed
-from widgetapi.models import WIDGETS, User, Widget
+from widgetapi.models import WIDGETS, Widget
 from widgetapi.pagination import paginate, requested_page
+from widgetapi.representation import absolute_url, represent_owner
 from widgetapi.timeutil import format_datetime, format_duration, parse_date_or_datetime, utcnow
 from widgetapi.validation import Validator
 
 NEW_WIDGET = "/components/schemas/NewWidget"
 WIDGET_UPDATE = "/components/schemas/WidgetUpdate"
 NAME_IN_PATH = "/components/parameters/WidgetNameInPath/schema"
+NOUN = "widget"  # in 412 messages
 
 
 class WidgetNameTaken(falcon.HTTPConflict):
@@ -69,61 +72,72 @@ class Widgets:
         widget = Widget.by_name(name)
         if widget is None:
             raise WidgetNotFound(name)
-        resp.media = represent(req, widget, utcnow())
+        if not not_modified(req, resp, entity_tag(widget)):
+            resp.media = represent(req, widget, utcnow())
 
     @falcon.before(require_admin)
     @falcon.before(name_as_sent)
     def on_put_item(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         body = read_body(req)
         self._validator.validate(WIDGET_UPDATE, body)
-        if self._update(name, body):
-            return self._updated(resp, name)
+        current = Widget.by_name(name) if conditional(req) else None
+        version = version_to_write(req, current, NOUN)
+        if current is not None or not conditional(req):
+            updated = self._update(name, body, version)
+            if updated is not None:
+                return self._updated(resp, updated)
+            if version is not None:  # changed or deleted since it was read
+                raise Changed(NOUN)
         # No such widget: PUT creates it, with the name from the path.
         self._validator.validate(NEW_WIDGET, {**body, "name": name})
         try:
             self._create(req, resp, name, body)
-        except WidgetNameTaken:  # created by a concurrent request since the update
-            self._update(name, body)
-            self._updated(resp, name)
+        except WidgetNameTaken:  # created by a concurrent request since
+            updated = None if conditional(req) else self._update(name, body, None)
+            if updated is None:
+                raise Changed(NOUN) from None
+            self._updated(resp, updated)
 
     @falcon.before(require_admin)
     @falcon.before(name_as_sent)
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        deleted = Widget.delete().where(Widget.name == name).execute()
-        if not deleted:
+        version = None
+        if conditional(req):
+            current = Widget.by_name(name)
+            if current is None:
+                raise WidgetNotFound(name)
+            version = version_to_write(req, current, NOUN)
+        if not Widget.delete_by_name(name, version):
+            if version is not None:
+                raise Changed(NOUN)
             raise WidgetNotFound(name)
         resp.status = falcon.HTTP_NO_CONTENT
 
     def _create(self, req: falcon.Request, resp: falcon.Response, name: str, body: dict) -> None:
         try:
-            Widget.create(name=name, info_url=body["info_url"],
-                          deadline=parse_date_or_datetime(body["deadline"]),
-                          owner=req.context.user)
+            widget = Widget.create(name=name, info_url=body["info_url"],
+                                   deadline=parse_date_or_datetime(body["deadline"]),
+                                   owner=req.context.user)
         except peewee.IntegrityError:
             raise WidgetNameTaken(name) from None
         resp.status = falcon.HTTP_CREATED
         resp.location = widget_url(req, name)
+        resp.etag = entity_tag(widget)
         resp.media = {"status": "success", "message": f"New widget added: {name}."}
 
     @staticmethod
-    def _update(name: str, body: dict) -> bool:
-        return Widget.update_by_name(name, body["info_url"], parse_date_or_datetime(body["deadline"]))
+    def _update(name: str, body: dict, version: int | None) -> Widget | None:
+        deadline = parse_date_or_datetime(body["deadline"])
+        return Widget.update_by_name(name, body["info_url"], deadline, version)
 
     @staticmethod
-    def _updated(resp: falcon.Response, name: str) -> None:
-        resp.media = {"status": "success", "message": f"'{name}' was successfully updated"}
+    def _updated(resp: falcon.Response, widget: Widget) -> None:
+        resp.etag = entity_tag(widget)
+        resp.media = {"status": "success", "message": f"'{widget.name}' was successfully updated"}
 
 
 def widget_url(req: falcon.Request, name: str) -> str:
-    """The widget's absolute URL, with the scheme and host the client used."""
-    return f"{req.context.client.url_prefix}/api/v1/widgets/{name}"
-
-
-def represent_owner(owner: User | None) -> dict[str, str] | None:
-    """None once the owner's account is deleted."""
-    if owner is None:
-        return None
-    return {"email": owner.email, "public_id": str(owner.public_id)}
+    return absolute_url(req, f"/api/v1/widgets/{name}")
 
 
 def represent(req: falcon.Request, widget: Widget, now: datetime) -> dict[str, Any]:
