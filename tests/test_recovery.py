@@ -269,3 +269,13 @@ def test_with_mail_url_log_the_mail_goes_to_the_log(app: falcon.App, config: Con
     assert "Reset your widgetapi password" in record.getMessage()
     assert all(token not in r.getMessage() for r in caplog.records if r is not record)
     confirm(testapp, token)
+
+
+def test_an_account_with_a_pending_reset_token_can_be_deleted(testapp: webtest.TestApp,
+                                                              smtp: SmtpServer) -> None:
+    headers = bearer(register(testapp, "alice@example.com"))
+    token = reset_token(testapp, smtp, "alice@example.com")
+    testapp.delete_json("/api/v1/auth/user", {"current_password": PASSWORD}, headers=headers, status=204)
+    assert confirm(testapp, token, status=400) == INVALID
+    with database.connection_context():
+        assert PasswordReset.select().count() == 0  # gone with the account
