@@ -158,11 +158,11 @@ def test_the_confirm_clears_the_accounts_lockouts(testapp: webtest.TestApp, smtp
     register(testapp, "alice@example.com")
     token = reset_token(testapp, smtp, "alice@example.com")
     from widgetapi.models import LoginFailures
-    from widgetapi.throttle import record_failed_password_check
+    from widgetapi.throttle import reserve_password_check
     strict = dataclasses.replace(config, login_max_failures=1)
     with database.connection_context():
         for address in ("127.0.0.1", "10.0.0.9"):
-            record_failed_password_check(strict, "alice@example.com", address)
+            reserve_password_check(strict, "alice@example.com", address)  # a failure, locking
         assert LoginFailures.select().where(LoginFailures.locked_until.is_null(False)).count() == 2
     confirm(testapp, token)
     with database.connection_context():
@@ -279,3 +279,14 @@ def test_an_account_with_a_pending_reset_token_can_be_deleted(testapp: webtest.T
     assert confirm(testapp, token, status=400) == INVALID
     with database.connection_context():
         assert PasswordReset.select().count() == 0  # gone with the account
+
+
+@pytest.mark.parametrize(("password", "why"), [("password123", "is too common"),
+                                               ("my alice-2026 passphrase", "must not contain your email")])
+def test_the_new_password_keeps_to_the_password_rules(testapp: webtest.TestApp, smtp: SmtpServer,
+                                                      password: str, why: str) -> None:
+    register(testapp, "alice@example.com")
+    token = reset_token(testapp, smtp, "alice@example.com")
+    refused = confirm(testapp, token, password, status=400)
+    assert refused["errors"] == {"new_password": why}
+    confirm(testapp, token)  # the token still works with a good password

@@ -11,6 +11,7 @@ from widgetapi.body import read_body
 from widgetapi.config import Config
 from widgetapi.errors import ValidationFailed
 from widgetapi.keys import KeyRing
+from widgetapi.password_policy import password_problem
 from widgetapi.passwords import hash_password
 from widgetapi.recovery import InvalidResetToken, consume, find, request_reset, write_transaction
 from widgetapi.resources.auth import AccountGone, TokenIssuer, credentials
@@ -34,13 +35,6 @@ def mail_configured(req: falcon.Request, resp: falcon.Response, resource: Any, p
     """falcon.before hook: 503 when there is no MAIL_URL (production without mail)."""
     if resource._sender is None:
         raise MailNotConfigured()
-
-
-def new_password_problem(password: str, email: str) -> str | None:
-    """Why `password` may not be the account's new one, or None.
-    COMMON-PASSWORD RULE: the single call site for widgetapi.password_policy.password_problem
-    (password, email) once it lands; registration and password change call it too."""
-    return None
 
 
 def queued(resp: falcon.Response, sender: MailSender, message: str) -> None:
@@ -87,7 +81,7 @@ class PasswordResetConfirm(TokenIssuer):
         self._validator.validate(RESET_CONFIRM, body)
         try:
             reset, user = find(body["token"])
-            problem = new_password_problem(body["new_password"], user.email)
+            problem = password_problem(body["new_password"], user.email)
             if problem:
                 raise ValidationFailed({"new_password": problem})
             password_hash = hash_password(body["new_password"], self._config.bcrypt_log_rounds)
