@@ -12,7 +12,7 @@ from servers import environment
 
 from widgetapi.config import Config, ConfigError
 
-STRONG = "k" * 20 + "abcdefghijklmnop"
+STRONG = "Fq7-wX2zLp9_Rt4mVb8kNc3hJs6yGd5e"  # a key production takes
 
 
 def production(**settings: str) -> dict[str, str]:
