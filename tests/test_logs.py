@@ -86,7 +86,9 @@ def test_one_text_line_per_request(testapp: webtest.TestApp, user_headers: dict[
     assert re.fullmatch(r"GET \(no route\) 404 \d+\.\dms client=127\.0\.0\.1", second), second
 
 
-def test_json_lines(config: Config, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_lines(app: falcon.App, config: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    """One JSON object for the request's line (`app` made the tables: the mail sender that the
+    first request starts has nothing to say about them)."""
     testapp = webtest.TestApp(create_app(dataclasses.replace(config, log_format="json")))
     try:
         capsys.readouterr()
