@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from urllib.parse import unquote
 
 import pytest
 import webtest
@@ -108,6 +109,22 @@ def test_a_missing_or_malformed_id_is_the_same_404(testapp, alice):
         assert testapp.delete(path, headers=alice, status=404).json == not_found(book_id)
     testapp.get(f"{BOOKS}/{uuid.uuid4()}", status=401)  # no token: 401 first
     testapp.get(f"{BOOKS}/not-a-uuid", status=401)
+
+
+def test_a_book_has_one_id_in_the_spec_s_uuid_form_in_either_case(testapp, alice):
+    """Python's uuid.UUID also reads braces, `urn:uuid:` and hex without (or with misplaced)
+    dashes: a book is named by the spec's form (8-4-4-4-12 hex digits, any case) alone, as a
+    user is, so one book has no other URLs for caches and proxy rules to miss."""
+    book_id = create_book(testapp, alice)["id"]
+    testapp.get(f"{BOOKS}/{book_id.upper()}", headers=alice, status=200)
+    bare = book_id.replace("-", "")
+    others = (f"{{{book_id}}}", f"urn:uuid:{book_id}", bare, f"{bare[:4]}-{bare[4:]}", f"%7B{book_id}%7D")
+    for other in others:
+        path = f"{BOOKS}/{other}"
+        assert testapp.get(path, headers=alice, status=404).json == not_found(unquote(other))
+        testapp.patch_json(path, {"price": "1"}, headers=alice, status=404)
+        testapp.delete(path, headers=alice, status=404)
+    testapp.get(f"{BOOKS}/{book_id}", headers=alice, status=200)
 
 
 def test_an_administrator_reads_and_deletes_any_book_but_never_edits_another_s(testapp, alice, admin_headers):

@@ -18,7 +18,7 @@ from widgetapi.conditional import Changed, entity_tag, not_modified, version_to_
 from widgetapi.errors import Unauthorized
 from widgetapi.pagination import paginate, requested_page
 from widgetapi.representation import absolute_url, represent_owner
-from widgetapi.resources.users import find_user
+from widgetapi.resources.users import PUBLIC_ID, find_user
 from widgetapi.timeutil import format_datetime
 from widgetapi.validation import Validator
 
@@ -31,10 +31,11 @@ NOUN = "book"  # in 412 messages
 class BookId(falcon.routing.UUIDConverter):
     """`{book_id:uuid}`: Falcon's converter, except that a malformed id still reaches the
     resource, as its text (a str, never a UUID), to get the same 404 as an unknown id rather
-    than the router's bare one."""
+    than the router's bare one. Only the spec's form is an id (as for users): uuid.UUID also
+    reads braces, `urn:uuid:` and hex without dashes, which would give a book other URLs."""
 
     def convert(self, value: str) -> uuid.UUID | str:  # type: ignore[override]
-        return super().convert(value) or value
+        return (PUBLIC_ID.fullmatch(value) and super().convert(value)) or value
 
 
 class BookNotFound(falcon.HTTPNotFound):
