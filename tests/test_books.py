@@ -256,6 +256,11 @@ def test_text_fields_are_checked_all_at_once(testapp, alice):
         "author": "is required", "publisher": "is required", "price": "is required"}
     assert errors(testapp.post_json(BOOKS, book_body(name="a\u0085b"), headers=alice, status=400)) == {
         "name": text_error}
+    # nothing to see: format characters alone (zero-width space, bidi marks, soft hyphen...)
+    for blank in ("\u200b", "\u200b\u200d\u2060", " \u202e\u2066\u2069 ", "\u00ad", "\u200e\u200f"):
+        assert errors(testapp.post_json(BOOKS, book_body(name=blank), headers=alice, status=400)) == {
+            "name": text_error}
+    assert create_book(testapp, alice, "\u202bשלום\u202c")["name"] == "\u202bשלום\u202c"  # amid text, kept
     padded = create_book(testapp, alice, " " + "x" * 200 + " ")  # 200 once trimmed
     assert padded["name"] == "x" * 200
     assert create_book(testapp, alice, "Ünïcödé — 書")["name"] == "Ünïcödé — 書"
