@@ -206,6 +206,12 @@ def test_conditional_requests_on_a_book(testapp, alice):
     assert testapp.get(path, headers=alice).json["price"] == "1.00"
     current = testapp.get(path, headers=alice).headers["ETag"]
     testapp.get(path, headers={**alice, "If-None-Match": etag}, status=200)
+    # a blank If-Match is an empty list, which names no ETag (RFC 9110, 13.1.1): not a write
+    # without a precondition (`If-Match: $ETAG` with the variable unset)
+    for blank in ("", " ", ",", " , ,"):
+        testapp.patch_json(path, {"price": "3"}, headers={**alice, "If-Match": blank}, status=412)
+        testapp.delete(path, headers={**alice, "If-Match": blank}, status=412)
+    assert testapp.get(path, headers=alice).headers["ETag"] == current
     testapp.delete(path, headers={**alice, "If-Match": current}, status=204)
 
 

@@ -36,7 +36,16 @@ def entity_tag(item: Any) -> str:
 
 def conditional(req: falcon.Request) -> bool:
     """Whether the request has a precondition to evaluate."""
-    return req.if_match is not None or req.if_none_match is not None
+    return _if_match(req) is not None or req.if_none_match is not None
+
+
+def _if_match(req: falcon.Request) -> Tags | None:
+    """req.if_match, except that a blank one (or commas alone) is the empty list, which names
+    no ETag (RFC 9110, 13.1.1), rather than no header: Falcon's None would let the write it
+    guards go through unconditionally (`If-Match: $ETAG` with the variable unset)."""
+    if req.if_match is None and req.get_header("If-Match") is not None:
+        return []
+    return req.if_match
 
 
 def _strong_match(tags: Tags, current: str | None) -> bool:
@@ -63,7 +72,8 @@ def not_modified(req: falcon.Request, resp: falcon.Response, current: str) -> bo
 def check_preconditions(req: falcon.Request, current: str | None, noun: str) -> None:
     """For PUT, PATCH and DELETE: raise Changed (412) when If-Match names no current ETag
     (`current` None: there is no item), or If-None-Match names the current one (`*`: any)."""
-    if req.if_match is not None and not _strong_match(req.if_match, current):
+    if_match = _if_match(req)
+    if if_match is not None and not _strong_match(if_match, current):
         raise Changed(noun)
     if req.if_none_match is not None and _weak_match(req.if_none_match, current):
         raise Changed(noun)
