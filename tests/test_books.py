@@ -12,6 +12,7 @@ import pytest
 import webtest
 from book_helpers import BOOKS, book_body, create_book
 from conftest import PASSWORD, bearer, register
+from servers import request, threaded_server
 
 from widgetapi.books import Book
 from widgetapi.config import Config
@@ -315,3 +316,19 @@ def test_the_database_itself_deletes_an_account_s_books(testapp, alice):
         database.execute_sql("DELETE FROM sessions")
         database.execute_sql("DELETE FROM users WHERE email = 'alice@example.com'")
         assert Book.select().count() == 0
+
+
+# --- through waitress ------------------------------------------------------------------------
+
+def test_a_blank_if_match_and_another_form_of_id_through_waitress(app, testapp, alice):
+    """What the server hands the app decides these: waitress keeps a blank header (a 412, not
+    an unconditional write) and decodes %-escapes before the id is read."""
+    book_id = create_book(testapp, alice)["id"]
+    with threaded_server(app, threads=2) as url:
+        for blank in ("", " , "):
+            conditional = {**alice, "If-Match": blank}
+            assert request(url, "PATCH", f"{BOOKS}/{book_id}", {"price": "1"}, conditional).status == 412
+            assert request(url, "DELETE", f"{BOOKS}/{book_id}", headers=conditional).status == 412
+        for other in (f"%7B{book_id}%7D", f"urn:uuid:{book_id}", book_id.replace("-", "")):
+            assert request(url, "GET", f"{BOOKS}/{other}", headers=alice).status == 404
+        assert request(url, "GET", f"{BOOKS}/{book_id.upper()}", headers=alice).body["price"] == "12.50"
