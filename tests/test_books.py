@@ -200,13 +200,15 @@ def test_conditional_requests_on_a_book(testapp, alice):
     not_modified = testapp.get(path, headers={**alice, "If-None-Match": etag}, status=304)
     assert not_modified.headers["ETag"] == etag and not_modified.body == b""
     testapp.patch_json(path, {"price": "1"}, headers={**alice, "If-Match": etag}, status=200)
-    for stale in (etag, '"nope"', f"W/{etag}"):
+    # `"*"` and `W/"*"` are entity tags (a weak one never matches If-Match), not the wildcard `*`
+    for stale in (etag, '"nope"', f"W/{etag}", '"*"', 'W/"*"'):
         response = testapp.patch_json(path, {"price": "2"}, headers={**alice, "If-Match": stale}, status=412)
         assert response.json == {"status": "fail", "message": "the book has changed since you read it"}
         testapp.delete(path, headers={**alice, "If-Match": stale}, status=412)
     assert testapp.get(path, headers=alice).json["price"] == "1.00"
     current = testapp.get(path, headers=alice).headers["ETag"]
     testapp.get(path, headers={**alice, "If-None-Match": etag}, status=200)
+    testapp.get(path, headers={**alice, "If-None-Match": '"*"'}, status=200)
     # a blank If-Match is an empty list, which names no ETag (RFC 9110, 13.1.1): not a write
     # without a precondition (`If-Match: $ETAG` with the variable unset)
     for blank in ("", " ", ",", " , ,"):

@@ -48,15 +48,21 @@ def _if_match(req: falcon.Request) -> Tags | None:
     return req.if_match
 
 
+def _any(tag: falcon.ETag | str) -> bool:
+    """The wildcard `*`, which Falcon gives as a str: an ETag equal to "*" is the entity tag
+    `"*"` (or `W/"*"`), no wildcard."""
+    return tag == "*" and not isinstance(tag, falcon.ETag)
+
+
 def _strong_match(tags: Tags, current: str | None) -> bool:
     """If-Match: strong comparison; `*` matches any current item."""
     return current is not None and any(
-        tag == "*" or (isinstance(tag, falcon.ETag) and not tag.is_weak and tag == current) for tag in tags)
+        _any(tag) or (isinstance(tag, falcon.ETag) and not tag.is_weak and tag == current) for tag in tags)
 
 
 def _weak_match(tags: Tags, current: str | None) -> bool:
     """If-None-Match: weak comparison; `*` matches any current item."""
-    return current is not None and any(tag == "*" or tag == current for tag in tags)
+    return current is not None and any(_any(tag) or tag == current for tag in tags)
 
 
 def not_modified(req: falcon.Request, resp: falcon.Response, current: str) -> bool:
