@@ -156,7 +156,7 @@ def with_session(token: str) -> str:
 
     with database.connection_context():
         Session.create(jti=claims["jti"], user=user, issued_at=naive(claims["iat"]),
-                       expires_at=naive(claims["exp"]))
+                       expires_at=naive(claims["exp"]), generation=user.token_generation)
     return token
 
 

@@ -117,6 +117,42 @@ def test_register_rejects_a_bad_email(testapp: webtest.TestApp, email: str) -> N
     assert errors == {"email": f"{email} is not a valid email"}
 
 
+@pytest.mark.parametrize("email", [
+    "admin@example.com\u200b",  # zero-width space (Cf)
+    "\u202eadmin@example.com",  # right-to-left override (Cf)
+    "ad\u200dmin@example.com",  # zero-width joiner (Cf)
+    "ad\u00admin@example.com",  # soft hyphen (Cf)
+    "\ufeffadmin@example.com",  # byte order mark (Cf)
+    "ad\x9bmin@example.com",  # C1 control: CSI (Cc)
+    "ad\x1bmin@example.com",  # escape (Cc)
+    "ad\u2028min@example.com",  # line separator (Zl)
+    "ad\u2029min@example.com",  # paragraph separator (Zp)
+])
+def test_register_rejects_control_format_and_bidi_characters(testapp: webtest.TestApp, email: str) -> None:
+    errors = register_fails(testapp, {"email": email, "password": PASSWORD})
+    assert errors == {"email": f"{email} is not a valid email"}
+
+
+@pytest.mark.parametrize("variant", [
+    "\uff41\uff44\uff4d\uff49\uff4e\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
+    "ADMIN@EXAMPLE.COM",
+])
+def test_fullwidth_and_cased_variants_of_a_registered_email_are_that_email(
+        testapp: webtest.TestApp, variant: str) -> None:
+    register(testapp, "admin@example.com")
+    response = testapp.post_json(REGISTER, {"email": variant, "password": PASSWORD}, status=409)
+    assert response.json["message"] == "admin@example.com is already registered"
+    login(testapp, variant)
+
+
+def test_composed_and_decomposed_accents_are_one_email(testapp: webtest.TestApp) -> None:
+    register(testapp, "Cafe\u0301@example.com")  # e + combining acute accent
+    body = {"email": "caf\u00e9@example.com", "password": PASSWORD}
+    response = testapp.post_json(REGISTER, body, status=409)
+    assert response.json["message"] == "caf\u00e9@example.com is already registered"
+    login(testapp, "CAF\u00c9@example.com")
+
+
 def test_register_rejects_a_too_long_email(testapp: webtest.TestApp) -> None:
     email = "a" * 243 + "@example.com"  # 255 characters
     errors = register_fails(testapp, {"email": email, "password": PASSWORD})

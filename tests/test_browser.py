@@ -25,7 +25,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "admin password 123"
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "browser tests 4 widgets"
 TIMEOUT_MS = 15_000
 
 pytestmark = pytest.mark.slow

@@ -20,6 +20,7 @@ from conftest import PASSWORD, SECRET_KEY, bearer, login, on_postgresql, registe
 from servers import environment, free_port, server_process, wait_until_healthy, widgetapi_serve
 from widget_helpers import WIDGETS, create_widget, widget_body
 
+from widgetapi.config import Config
 from widgetapi.db import database
 from widgetapi.models import User, Widget
 
@@ -399,6 +400,7 @@ def test_a_postgresql_password_is_never_printed(app, database_url, tmp_path):
 
 @pytest.mark.parametrize(("url", "mentions"), [
     ("sqlite://widgetapi.db", "two slashes"),
+    ("sqlite:data.db", "no slashes after sqlite: (a file is sqlite:///data.db)"),
     ("sqlite:", "names no file"),
     ("sqlite:///", "names no file"),
     ("postgresql://", "names no database"),
@@ -537,3 +539,25 @@ def test_ctrl_c_on_dev_py_serve_stops_both_quietly(tmp_path):
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert "widgetapi: stopped" in stderr
+
+
+@pytest.mark.parametrize(("key", "mentions"), [
+    ("password1password1password1password1", "SECRET_KEY is a short pattern repeated"),
+    ("0123456789abcdefghijklmnopqrstuvwxyz", "bits of estimated strength, at least 128 needed"),
+])
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["init-db"]])
+def test_production_refuses_a_weak_key_in_one_line(tmp_path, key, mentions, command):
+    env = {"WIDGETAPI_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
+           "SECRET_KEY": key}
+    result = run([*widgetapi_command(), *command], env, tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and mentions in result.stderr, result.stderr
+    assert key not in result.stderr
+
+
+def test_what_gen_key_prints_is_strong_enough_for_production(tmp_path):
+    for _ in range(5):
+        result = run([*widgetapi_command(), "gen-key"], {}, tmp_path)
+        assert result.returncode == 0
+        key = result.stdout.strip()
+        assert Config.from_env({"WIDGETAPI_ENV": "production", "SECRET_KEY": key}).secret_key == key

@@ -1,11 +1,14 @@
 """Config.from_env: the token key settings, and production refusing keys it cannot trust."""
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
-from widgetapi.config import INSECURE_DEV_KEY, Config, ConfigError
+from widgetapi.config import INSECURE_DEV_KEY, Config, ConfigError, estimated_strength
+from widgetapi.keys import new_secret
 
-STRONG = "k" * 20 + "abcdefghijklmnop"  # 36 characters, 17 different
+STRONG = "Fq7-wX2zLp9_Rt4mVb8kNc3hJs6yGd5e"  # 32 characters, 32 different
 OTHER_STRONG = "0123456789-other-strong-secret-key-for-tests"
 
 
@@ -85,8 +88,27 @@ def test_production_refuses_weak_secrets(settings: dict[str, str], names: str, w
             assert not key or key not in message
 
 
-def test_eight_different_characters_are_enough() -> None:
-    assert Config.from_env(production(SECRET_KEY="abcdefgh" * 4)).secret_key == "abcdefgh" * 4
+@pytest.mark.parametrize(("key", "why"), [
+    ("password1password1password1password1", "a short pattern repeated"),
+    ("abcdefgh" * 4, "a short pattern repeated"),
+    ("0123456789" + "abcdefghijklmnopqrstuvwxyz", "bits of estimated strength, at least 128"),
+    ("k" * 20 + "abcdefghijklmnop", "bits of estimated strength, at least 128"),
+    ("a" * 60 + "bcdfghjk", "bits of estimated strength, at least 128"),
+])
+@pytest.mark.parametrize("setting", ["SECRET_KEY", "SECRET_KEY_PREVIOUS"])
+def test_production_refuses_patterns_and_keys_under_128_bits(setting: str, key: str, why: str) -> None:
+    message = refusal(production(**{setting: key}))
+    assert setting in message and why in message and "widgetapi gen-key" in message
+    assert key not in message and "\n" not in message
+
+
+def test_what_gen_key_prints_passes_and_so_do_random_hex_keys() -> None:
+    for _ in range(200):
+        key = new_secret()
+        assert Config.from_env(production(SECRET_KEY=key)).secret_key == key
+        assert estimated_strength(key) > 300
+        hex_key = secrets.token_hex(16)  # 128 random bits
+        assert Config.from_env(production(SECRET_KEY=hex_key)).secret_key == hex_key
 
 
 def test_development_takes_any_previous_key() -> None:

@@ -6,14 +6,18 @@ import base64
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import falcon
 import pytest
 import webtest
 from conftest import PASSWORD, bearer, register
+from servers import request, server_process, widgetapi_serve
+from test_processes import new_user, server_env
 
 from widgetapi.app import create_app
 from widgetapi.config import Config
+from widgetapi.db import database
 
 TEXT_LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARNING|ERROR) (\S+) \[([^\]]+)\] (.*)$")
@@ -148,3 +152,64 @@ def test_no_password_or_token_is_ever_logged(app: falcon.App, testapp: webtest.T
     for secret in (PASSWORD, "wrong password 1", "wrong password 2", "short", token, second,
                    token.split(".")[2], basic):
         assert secret not in logged
+
+
+# --- nothing a client sends reaches the log raw ---------------------------------------------------
+
+FORGED = "2026-01-01T00:00:00.000Z ERROR widgetapi [-] forged"
+
+
+class BrokenItem:
+    auth_required = False
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        raise RuntimeError(f"no {name}")
+
+
+def test_control_characters_from_a_client_are_escaped_in_the_log(
+        app: falcon.App, testapp: webtest.TestApp, capsys: pytest.CaptureFixture[str]) -> None:
+    app.add_route("/api/v1/broken/{name}", BrokenItem())
+    capsys.readouterr()
+    path = "/api/v1/broken/x%0A" + FORGED.replace(" ", "%20") + "%1B[31m%E2%80%AE%C2%9B%E2%80%A8"
+    testapp.get(path, status=500)
+    stderr = capsys.readouterr().err
+    lines = stderr.splitlines()
+    # the error line, its traceback (indented), the access line: no line starts as a forged one
+    assert not [line for line in lines if line.startswith(FORGED)]
+    assert [line for line in lines if not line.startswith("    ")] == [
+        line for line in lines if TEXT_LINE.match(line)]
+    error = next(line for line in lines if " ERROR " in line)
+    assert "x\\n2026-01-01T00:00:00.000Z" in error and "\\x1b[31m\\u202e\\x9b\\u2028" in error
+    assert not any(c in stderr for c in "\x1b\u202e\x9b\u2028\r")
+
+
+def test_json_lines_escape_them_too(config: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    app = create_app(dataclasses.replace(config, log_format="json"))
+    try:
+        app.add_route("/api/v1/broken/{name}", BrokenItem())
+        capsys.readouterr()
+        webtest.TestApp(app).get("/api/v1/broken/x%0Ay%1B[31m%E2%80%AE%C2%9B", status=500)
+        stderr = capsys.readouterr().err
+    finally:
+        create_app(config)  # text again for the tests after
+    entries = [json.loads(line) for line in stderr.splitlines()]
+    assert len(entries) == 2
+    assert "x\\ny\\x1b[31m\\u202e\\x9b" in entries[0]["message"]
+    assert not any(c in stderr for c in "\x1b\u202e\x9b")
+
+
+@pytest.mark.slow
+def test_a_server_logs_the_path_of_a_failed_request_escaped(
+        app: falcon.App, config: Config, tmp_path: Path) -> None:
+    """As deployed: `widgetapi serve` with a database that fails (its sessions table gone:
+    503 on SQLite, 500 on PostgreSQL), whose error handlers log the decoded path."""
+    with server_process(widgetapi_serve, server_env(config.database_url), tmp_path) as server:
+        headers = new_user(server.url, "alice@example.com")
+        with database.connection_context():
+            database.execute_sql('DROP TABLE "sessions"')
+        path = "/api/v1/users/x%0A" + FORGED.replace(" ", "%20") + "%1B[2J"
+        assert request(server.url, "GET", path, headers=headers).status in (500, 503)
+        output = server.output()
+    assert " during GET /api/v1/users/x\\n2026-01-01" in output
+    assert "\\x1b[2J" in output and "\x1b" not in output
+    assert not [line for line in output.splitlines() if line.startswith(FORGED)]

@@ -215,3 +215,17 @@ def test_init_db_upgrades_a_database_from_before_books_and_keeps_its_data(
     assert testapp.get("/api/v1/books", headers=headers).json["items"] == [book]
     operations.init_db()  # again: nothing changes
     assert testapp.get("/api/v1/books", headers=headers).json["items"] == [book]
+
+
+def test_init_db_adds_token_generations_and_keeps_the_sessions_there_valid(testapp: webtest.TestApp) -> None:
+    headers = bearer(register(testapp, "old@example.com"))
+    with database.connection_context():
+        database.execute_sql('ALTER TABLE "sessions" DROP COLUMN "generation"')
+        database.execute_sql('ALTER TABLE "users" DROP COLUMN "token_generation"')
+
+    operations.init_db()
+
+    assert "token_generation" in columns("users") and "generation" in columns("sessions")
+    testapp.get("/api/v1/auth/user", headers=headers, status=200)
+    testapp.post("/api/v1/auth/logout-all", headers=headers, status=200)
+    assert testapp.get("/api/v1/auth/user", headers=headers, status=401).json["message"] == BLACKLISTED

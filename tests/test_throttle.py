@@ -3,18 +3,20 @@ suite's own `config` is generous, these tests are not."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import falcon
 import pytest
 import webtest
-from conftest import PASSWORD, SECRET_KEY, register
+from conftest import PASSWORD, SECRET_KEY, bearer, register
 from servers import Reply, race, request, server_process, widgetapi_serve
 
-from widgetapi import cli, throttle
+from widgetapi import cli, passwords, throttle
 from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import database
@@ -96,7 +98,7 @@ def test_the_lockout_doubles_with_each_further_failure_up_to_15_minutes(
     with database.connection_context():
         for failure in range(1, 12):
             moment = start + timedelta(minutes=20 * failure)  # each after the previous lockout
-            throttle.record_failed_password_check(strict_config, ALICE, "203.0.113.7", now=moment)
+            throttle.reserve_password_check(strict_config, ALICE, "203.0.113.7", now=moment)
             until = LoginFailures.locked_until_for(ALICE, "203.0.113.7")
             lockouts.append(int((until - moment).total_seconds()) if until and until > moment else 0)
         with pytest.raises(throttle.TooManyAttempts):
@@ -109,23 +111,38 @@ def test_failures_long_ago_are_forgotten(app: falcon.App, strict_config: Config)
     start = utcnow()
     with database.connection_context():
         for _ in range(4):
-            throttle.record_failed_password_check(strict_config, ALICE, "203.0.113.7", now=start)
+            throttle.reserve_password_check(strict_config, ALICE, "203.0.113.7", now=start)
         later = start + throttle.FAILURE_MEMORY + timedelta(minutes=1)
-        throttle.record_failed_password_check(strict_config, ALICE, "203.0.113.7", now=later)
+        throttle.reserve_password_check(strict_config, ALICE, "203.0.113.7", now=later)
         throttle.check_lockout(ALICE, "203.0.113.7", now=later)  # a first failure again
+        assert LoginFailures.get(LoginFailures.email == ALICE).failures == 1
 
 
-def test_concurrent_failures_are_all_counted(app: falcon.App, strict_config: Config) -> None:
+def test_concurrent_reservations_let_five_through_and_lock_out_the_rest(
+        app: falcon.App, strict_config: Config) -> None:
     racers = 12
 
-    def fail() -> Reply:
+    def attempt() -> Reply:
         with database.connection_context():
-            throttle.record_failed_password_check(strict_config, ALICE, "203.0.113.7")
-        return Reply(200, "counted")
+            try:
+                throttle.reserve_password_check(strict_config, ALICE, "203.0.113.7")
+            except throttle.TooManyAttempts:
+                return Reply(429, "refused")
+        return Reply(200, "reserved")
 
-    assert race([fail] * racers) == [Reply(200, "counted")] * racers  # an error shows as status 0
+    replies = race([attempt] * racers)
+    assert Counter(reply.status for reply in replies) == {200: 5, 429: racers - 5}, replies
     with database.connection_context():
-        assert LoginFailures.get(LoginFailures.email == ALICE).failures == racers
+        row = LoginFailures.get(LoginFailures.email == ALICE)
+        assert row.failures == 5 and row.locked_until is not None and row.locked_until > utcnow()
+
+
+def test_a_success_lifts_the_lock_its_own_reservation_set(strict: webtest.TestApp) -> None:
+    register(strict, ALICE)
+    for _ in range(4):
+        log_in(strict, "wrong password", 401)
+    log_in(strict, PASSWORD, 200)  # the fifth attempt: locks while it runs, then unlocks
+    log_in(strict, PASSWORD, 200)
 
 
 def test_an_address_gets_auth_rate_per_minute_requests(strict: webtest.TestApp) -> None:
@@ -146,8 +163,8 @@ def test_old_throttle_rows_are_purged(app: falcon.App, strict_config: Config, co
     now = utcnow()
     old = now - throttle.FAILURE_MEMORY - timedelta(minutes=5)
     with database.connection_context():
-        throttle.record_failed_password_check(strict_config, "old@example.com", "203.0.113.7", now=old)
-        throttle.record_failed_password_check(strict_config, ALICE, "203.0.113.7", now=now)
+        throttle.reserve_password_check(strict_config, "old@example.com", "203.0.113.7", now=old)
+        throttle.reserve_password_check(strict_config, ALICE, "203.0.113.7", now=now)
         throttle.check_rate(strict_config, "203.0.113.7", now=old)
         throttle.check_rate(strict_config, "203.0.113.7", now=now)
     monkeypatch.setenv("DATABASE_URL", config.database_url)
@@ -160,7 +177,7 @@ def test_old_throttle_rows_are_purged(app: falcon.App, strict_config: Config, co
 def test_the_background_purge_forgets_old_throttle_rows(app: falcon.App, strict_config: Config) -> None:
     old = utcnow() - throttle.FAILURE_MEMORY - timedelta(minutes=5)
     with database.connection_context():
-        throttle.record_failed_password_check(strict_config, "old@example.com", "203.0.113.7", now=old)
+        throttle.reserve_password_check(strict_config, "old@example.com", "203.0.113.7", now=old)
         throttle.check_rate(strict_config, "203.0.113.7", now=old)
     purge = OpportunisticPurge(interval=0)
     purge.process_response(None, None, None, True)  # type: ignore[arg-type]
@@ -248,3 +265,57 @@ def test_an_ipv4_mapped_ipv6_address_is_its_ipv4_address(strict: webtest.TestApp
 ])
 def test_the_throttle_counts_an_ipv6_client_by_its_64_network(address: str, key: str) -> None:
     assert throttle.client_key(address) == key
+
+
+@pytest.fixture
+def two_strict_servers(app: falcon.App, config: Config, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two processes with the contract's lockout (5 failures) and room for every attempt in
+    the per-address rate and the hashing bounds."""
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": config.database_url, "SECRET_KEY": SECRET_KEY,
+           "LOGIN_MAX_FAILURES": "5", "AUTH_RATE_PER_MINUTE": "1000", "PASSWORD_HASH_CONCURRENCY": "4"}
+    with server_process(widgetapi_serve, env, tmp_path) as one, \
+            server_process(widgetapi_serve, env, tmp_path) as other:
+        yield one.url, other.url
+
+
+@pytest.mark.slow
+def test_wrong_passwords_at_once_on_two_processes_get_five_checks_at_most(
+        two_strict_servers: tuple[str, str]) -> None:
+    """Attempts in flight count: however many arrive at once, at most LOGIN_MAX_FAILURES
+    passwords are checked for one email and address; the others get 429 unchecked."""
+    body = {"email": ALICE, "password": "wrong password"}
+    checked = []
+    for round_ in range(3):
+        body["email"] = f"alice{round_}@example.com"
+        replies = race([partial(request, two_strict_servers[i % 2], "POST", LOGIN, body) for i in range(29)])
+        statuses = Counter(reply.status for reply in replies)
+        assert set(statuses) <= {401, 429}, replies
+        checked.append(statuses[401])
+    print(f"passwords checked of 29 wrong ones at once, per round: {checked}")
+    assert all(1 <= count <= 5 for count in checked), checked
+    assert all(reply.headers["retry-after"] for reply in replies if reply.status == 429)
+
+
+def test_account_deletion_counts_against_the_rate(strict: webtest.TestApp) -> None:
+    headers = bearer(register(strict, ALICE))  # from another address
+    for _ in range(30):
+        strict.delete_json("/api/v1/auth/user", {}, headers=headers, status=400, extra_environ=HERE)
+    response = strict.delete_json("/api/v1/auth/user", {"current_password": PASSWORD}, headers=headers,
+                                  status=429, extra_environ=HERE)
+    assert_throttled(response, 60)
+    strict.get("/api/v1/auth/user", headers=headers, status=200)  # not deleted
+
+
+def test_attempts_refused_for_busy_hashing_are_not_counted(strict: webtest.TestApp) -> None:
+    """A 503 (every hashing slot busy) checked no password: it must not lock anyone out."""
+    headers = bearer(register(strict, ALICE))
+    change = {"current_password": "wrong password", "new_password": "a fine new passphrase"}
+    passwords.limit_hashing(1, 0)  # one slot, taken below: every check is refused at once
+    with passwords.hashing_slot():
+        for _ in range(7):
+            log_in(strict, "wrong password", 503)
+        strict.post_json("/api/v1/auth/password", change, headers=headers, status=503, extra_environ=HERE)
+    with database.connection_context():
+        assert [row.failures for row in LoginFailures.select()] in ([], [0])
+        assert LoginFailures.locked_until_for(ALICE, "203.0.113.7") is None
+    log_in(strict, PASSWORD, 200)

@@ -42,3 +42,15 @@ def test_the_spec_offers_the_bearer_scheme_for_the_authorize_button(testapp: web
         **spec["components"]["securitySchemes"]["bearer"], "type": "http", "scheme": "bearer"}
     assert {"bearer": []} in spec["security"]
     assert spec["servers"] == [{"url": "/api/v1"}]
+
+
+def test_the_page_escapes_the_root_path_it_echoes(testapp: webtest.TestApp) -> None:
+    """SCRIPT_NAME comes from the server (a proxy's prefix, or gunicorn's SCRIPT_NAME
+    header): whatever it holds stays text in the page."""
+    hostile = '/x"><script>alert(1)</script><a href="'
+    page = testapp.get("/api/v1/ui", extra_environ={"SCRIPT_NAME": hostile}, status=200).text
+    assert "<script>alert(1)" not in page
+    escaped = "/x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;a href=&quot;"
+    assert f'href="{escaped}/api/v1/ui/swagger-ui.css"' in page
+    assert "\\u003cscript>alert(1)\\u003c/script>" in page  # in the script's JSON
+    assert page.count("<script") == 2  # the bundle and the page's own

@@ -21,6 +21,7 @@ from widgetapi import __version__, keys, operations
 from widgetapi.config import INSECURE_DEV_KEY, JWT_ALGORITHMS, Config, ConfigError
 from widgetapi.db import describe_database
 from widgetapi.logs import configure_logging
+from widgetapi.validation import normalize_email
 
 # Every variable a command may read, and what it means (see the README's Configuration).
 ENVIRONMENT = {
@@ -197,7 +198,7 @@ def init_db(config: Config, args: argparse.Namespace) -> int:
 def create_admin(config: Config, args: argparse.Namespace) -> int:
     operations.open_and_init(config)
     outcome = operations.create_admin(config, args.email, lambda: _admin_password())
-    email = args.email.strip().lower()
+    email = normalize_email(args.email)
     where = describe_database(config.database_url)
     if outcome == operations.CREATED:
         print(f"Created administrator {email} in {where}")

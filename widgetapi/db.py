@@ -76,6 +76,8 @@ def check_database_url(url: str) -> None:
     if parts is not None and parts.scheme == "sqlite":
         if parts.netloc:  # sqlite://name.db: the name lands where a host goes
             problem = "has two slashes after sqlite: where a file needs three"
+        elif parts.path and not parts.path.startswith("/"):  # sqlite:data.db would open ata.db
+            problem = f"has no slashes after sqlite: (a file is sqlite:///{parts.path})"
         else:
             problem = "" if parts.path.strip("/") else "names no file"
     elif parts is not None and parts.scheme in POSTGRESQL_SCHEMES:

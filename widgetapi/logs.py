@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import time
+import unicodedata
 import uuid
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -78,14 +79,45 @@ def _timestamp(record: logging.LogRecord) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# What a client could use to forge a log line or drive a terminal: control characters
+# (newlines, ESC, the C1 range), format characters (bidi overrides, zero-width) and line
+# and paragraph separators.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def printable(text: str, keep: str = "") -> str:
+    """`text` with each control, format and separator character but those in `keep` written
+    as its Python escape (`\\n`, `\\x1b`, `\\u202e`). Every log line goes through it: a
+    request's path, an email, a header value never reach the log raw."""
+    if text.isprintable():
+        return text
+    return "".join(c.encode("unicode_escape").decode("ascii")
+                   if c not in keep and unicodedata.category(c) in UNSAFE_CATEGORIES else c
+                   for c in text)
+
+
 class TextFormatter(logging.Formatter):
-    """`<UTC time> <LEVEL> <logger> [<request id>] <message>`, then any traceback."""
+    """`<UTC time> <LEVEL> <logger> [<request id>] <message>`, then any traceback, each of
+    its lines indented: no line but a record's first can start like a record."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         return _timestamp(record)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return _indented(stack_info)
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"    {line}" for line in printable(text, keep="\n").split("\n"))
 
 
 class JsonFormatter(logging.Formatter):
@@ -98,13 +130,14 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", NO_REQUEST),
-            "message": record.getMessage(),
+            "message": printable(record.getMessage()),
         }
         for name in ACCESS_FIELDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = printable(self.formatException(record.exc_info), keep="\n")
+        # ensure_ascii=False writes C1 controls and separators raw: printable() took them out
         return json.dumps(entry, ensure_ascii=False)
 
 

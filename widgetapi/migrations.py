@@ -69,9 +69,19 @@ def add_widgets_version(db: peewee.Database, migrator: migrate.SchemaMigrator) -
         migrate.migrate(migrator.add_column("widgets", "version", version, allow_not_null=True))
 
 
+def add_token_generations(db: peewee.Database, migrator: migrate.SchemaMigrator) -> None:
+    """Revocation without races (users.token_generation, sessions.generation): 0 for every
+    existing row, so the sessions there stay valid. NOT NULL with a database default in one
+    statement, as add_users_disabled."""
+    for table, column in (("users", "token_generation"), ("sessions", "generation")):
+        if column not in _columns(db, table):
+            field = peewee.IntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
+            migrate.migrate(migrator.add_column(table, column, field, allow_not_null=True))
+
+
 MIGRATIONS: tuple[Migration, ...] = (add_users_tokens_valid_after, add_users_disabled,
                                      make_widgets_owner_nullable, drop_revoked_tokens,
-                                     add_widgets_version)
+                                     add_widgets_version, add_token_generations)
 
 
 def apply_migrations(db: peewee.Database) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -30,6 +31,9 @@ class User(BaseModel):
     # A disabled user cannot log in and their tokens are refused. The database default lets
     # `init-db` add the column to a table with rows.
     disabled = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
+    # One more at every revocation (password change, logout everywhere, disabling): a
+    # session is valid only while it carries the generation the user has (see Session).
+    token_generation = peewee.IntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
     has_session: bool  # only on users from for_token()
 
     class Meta:
@@ -64,8 +68,9 @@ class User(BaseModel):
     @classmethod
     def for_token_query(cls, public_id: uuid.UUID, jti: str) -> peewee.ModelSelect[User]:
         # The user row by its unique public_id, and an index lookup of the session by its
-        # unique jti; the session must be this user's.
-        session = Session.select(peewee.SQL("1")).where((Session.jti == jti) & (Session.user == cls.id))
+        # unique jti; the session must be this user's, of the user's current generation.
+        session = Session.select(peewee.SQL("1")).where(
+            (Session.jti == jti) & (Session.user == cls.id) & (Session.generation == cls.token_generation))
         query = cls.select(cls, peewee.fn.EXISTS(session).alias("has_session"))
         return query.where(cls.public_id == public_id)
 
@@ -91,17 +96,24 @@ class User(BaseModel):
         self.password_hash = password_hash
 
     def revoke_all_tokens(self, issued_at_least: datetime | None = None) -> None:
-        """Log out everywhere: end every session of the user and refuse every token issued
-        until now, and at least those issued until `issued_at_least` (the calling token's
-        iat, should this clock lag). Moving the cutoff as well as deleting the sessions
-        refuses the token of a login that read the user before this and writes its session
-        after. Afterwards `tokens_valid_after` is the database's, for token_issue_time()."""
+        """Log out everywhere: refuse every token issued until now, and at least those
+        issued until `issued_at_least` (the calling token's iat, should this clock lag).
+
+        The user's token generation goes up by one and every session of an older one is
+        refused, the sessions deleted. A login that read the user before this commits
+        writes its session with the generation it read, whenever it writes it: refused
+        too, with no lock to wait for. Afterwards `token_generation` and
+        `tokens_valid_after` are the database's, for the next session and
+        token_issue_time()."""
         with database.atomic():
-            Session.delete().where(Session.user == self.id).execute()
             cutoff = utcnow() if issued_at_least is None else max(utcnow(), issued_at_least)
+            User.update(token_generation=User.token_generation + 1).where(User.id == self.id).execute()
             unset_or_earlier = (User.tokens_valid_after.is_null()) | (User.tokens_valid_after < cutoff)
             User.update(tokens_valid_after=cutoff).where((User.id == self.id) & unset_or_earlier).execute()
-            self.tokens_valid_after = User.select(User.tokens_valid_after).where(User.id == self.id).scalar()
+            Session.delete().where(Session.user == self.id).execute()
+            row = User.get_or_none(User.id == self.id)
+            if row is not None:
+                self.token_generation, self.tokens_valid_after = row.token_generation, row.tokens_valid_after
 
 
 class Widget(BaseModel):
@@ -156,6 +168,8 @@ class Widget(BaseModel):
 
 class Session(BaseModel):
     """A token the server issued and still accepts, by its `jti`: deleting the row ends it.
+    It is valid only while its `generation` is its user's `token_generation`, the one the
+    login read with the password hash: a revocation that commits in between refuses it.
     Rows of expired tokens are purged (widgetapi.purge)."""
 
     jti = peewee.CharField(max_length=64, unique=True)
@@ -164,14 +178,19 @@ class Session(BaseModel):
     expires_at = peewee.DateTimeField(index=True)
     address = peewee.CharField(max_length=255, null=True)
     user_agent = peewee.CharField(max_length=255, null=True)
+    generation = peewee.IntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
 
     class Meta:
         table_name = "sessions"
 
     @classmethod
+    def of_current_generation(cls, user: User) -> peewee.Expression:
+        return (cls.user == user.id) & (cls.generation == user.token_generation)
+
+    @classmethod
     def live(cls, user: User) -> peewee.ModelSelect[Session]:
         """The user's sessions whose tokens are still accepted, newest first."""
-        query = cls.select().where((cls.user == user.id) & (cls.expires_at > utcnow()))
+        query = cls.select().where(cls.of_current_generation(user) & (cls.expires_at > utcnow()))
         if user.tokens_valid_after is not None:
             query = query.where(cls.issued_at > user.tokens_valid_after)
         return query.order_by(cls.issued_at.desc(), cls.id.desc())
@@ -179,7 +198,8 @@ class Session(BaseModel):
     @classmethod
     def end(cls, user: User, jti: str) -> bool:
         """End one of the user's live sessions; False when there is no such session."""
-        query = cls.delete().where((cls.user == user.id) & (cls.jti == jti) & (cls.expires_at > utcnow()))
+        live = cls.of_current_generation(user) & (cls.expires_at > utcnow())
+        query = cls.delete().where(live & (cls.jti == jti))
         return query.execute() > 0
 
     @classmethod
@@ -204,16 +224,36 @@ class LoginFailures(BaseModel):
         indexes = ((("email", "address"), True),)
 
     @classmethod
-    def record(cls, email: str, address: str, now: datetime, forget_before: datetime) -> int:
-        """Count one more failure (a first one when the last is older than `forget_before`),
-        atomically under concurrency; returns the count."""
+    def reserve(cls, email: str, address: str, now: datetime, forget_before: datetime,
+                lockout: Callable[[int], timedelta | None]) -> tuple[bool, datetime | None]:
+        """Count one more failure (a first one when the last is older than `forget_before`)
+        unless the pair is locked out at `now`, and lock it until `now + lockout(count)` when
+        that is not None; one atomic step under any concurrency (the row stays locked until
+        the end). Returns whether it counted, and the lock: the one that refused it, or the
+        one it set (None if none)."""
         with database.atomic():
             restart = peewee.Case(None, [(cls.last_failure_at < forget_before, 1)], cls.failures + 1)
+            unlocked = cls.locked_until.is_null() | (cls.locked_until <= now)
             cls.insert(email=email, address=address, failures=1, last_failure_at=now).on_conflict(
-                conflict_target=[cls.email, cls.address],
+                conflict_target=[cls.email, cls.address], where=unlocked,
                 update={cls.failures: restart, cls.last_failure_at: now}).execute()
-            return int(cls.select(cls.failures).where((cls.email == email) & (cls.address == address))
-                       .scalar() or 1)
+            row = cls.get((cls.email == email) & (cls.address == address))
+            if row.locked_until is not None and row.locked_until > now:
+                return False, cast(datetime, row.locked_until)
+            duration = lockout(row.failures)
+            if duration is None:
+                return True, None
+            cls.lock(email, address, now + duration)
+            return True, now + duration
+
+    @classmethod
+    def release(cls, email: str, address: str, lock: datetime | None) -> None:
+        """Take back a reserved failure, and the lock it set (when no other replaced it)."""
+        pair = (cls.email == email) & (cls.address == address)
+        with database.atomic():
+            cls.update(failures=cls.failures - 1).where(pair & (cls.failures > 0)).execute()
+            if lock is not None:
+                cls.update(locked_until=None).where(pair & (cls.locked_until == lock)).execute()
 
     @classmethod
     def lock(cls, email: str, address: str, until: datetime) -> None:

@@ -13,11 +13,12 @@ from widgetapi.db import UNAVAILABLE, database, describe_database, open_database
 from widgetapi.deadlines import WATCHDOG
 from widgetapi.migrations import apply_migrations
 from widgetapi.models import User, Widget, create_tables
+from widgetapi.password_policy import add_password_problem
 from widgetapi.passwords import hash_password
 from widgetapi.purge import purge_expired_tokens, purge_throttle_records
 from widgetapi.spec import load_spec
 from widgetapi.timeutil import utcnow
-from widgetapi.validation import Validator
+from widgetapi.validation import Validator, normalize_email
 
 
 class OperationFailed(Exception):
@@ -81,14 +82,16 @@ def create_admin(config: Config, email: str, password: Callable[[], str]) -> str
     """Make `email` an administrator: promote the user if there is one (the password stays),
     else create one with `password()`. Returns CREATED, PROMOTED or ALREADY_ADMIN. It only
     ever adds an administrator, so it cannot break the last-administrator rule."""
-    email = email.strip().lower()
+    email = normalize_email(email)
     validator = Validator(load_spec())
     with database.connection_context():
         promoted = promote(email)
         if promoted is not None:
             return PROMOTED if promoted else ALREADY_ADMIN
         secret = password()
-        errors = validator.errors("/components/schemas/Registration", {"email": email, "password": secret})
+        body = {"email": email, "password": secret}
+        errors = validator.errors("/components/schemas/Registration", body)
+        add_password_problem(errors, body, "password", email)
         if errors:
             raise OperationFailed("; ".join(f"{field}: {message}" for field, message in errors.items()))
         try:

@@ -4,6 +4,8 @@
   /auth/register and /auth/password (the `throttled` hook on their responders).
 - Per email and client address: after LOGIN_MAX_FAILURES failed password checks, a lockout
   of 60 s that doubles with each further failure, up to 15 minutes; a success ends it.
+  Each check is counted before it runs (reserve_password_check), so attempts in flight
+  count: at most LOGIN_MAX_FAILURES checks per lockout window, whatever the concurrency.
 
 Both answer 429 with `Retry-After`. A client is its address, except that an IPv6 client is
 its /64 network: one subscriber or host gets a whole /64, so an attacker could otherwise
@@ -17,7 +19,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -25,6 +29,7 @@ import falcon
 
 from widgetapi.config import Config
 from widgetapi.models import AuthRequests, LoginFailures
+from widgetapi.passwords import PasswordHashingBusy
 from widgetapi.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -82,32 +87,61 @@ def check_rate(config: Config, address: str, action: str = "auth", now: datetime
 
 
 def check_lockout(email: str, address: str, now: datetime | None = None) -> None:
-    """Raise TooManyAttempts while `email` is locked out for `address`. Call it before
-    checking the password (so a locked-out pair costs no bcrypt work)."""
+    """Raise TooManyAttempts while `email` is locked out for `address`."""
     until = LoginFailures.locked_until_for(email, client_key(address))
     moment = now or utcnow()
     if until is not None and until > moment:
         raise TooManyAttempts((until - moment).total_seconds())
 
 
-def record_failed_password_check(config: Config, email: str, address: str,
-                                 now: datetime | None = None) -> None:
-    """A wrong password was given for `email` from `address` (a failed login, or a wrong
-    current password on a password change or account deletion). From the
-    LOGIN_MAX_FAILURES-th failure on, the pair is locked out: 60 s, doubling with each
-    further failure, at most 15 minutes."""
+@dataclass(frozen=True)
+class Reservation:
+    """A password check counted as a failure before it runs (reserve_password_check)."""
+
+    email: str
+    key: str
+    lock: datetime | None  # the lockout it set, when it was the one that reached the limit
+
+    @contextmanager
+    def checking(self) -> Iterator[None]:
+        """Around the password check: a check that never ran (every hashing slot busy: 503)
+        is taken back, so that load on the server never locks anyone out."""
+        try:
+            yield
+        except PasswordHashingBusy:
+            LoginFailures.release(self.email, self.key, self.lock)
+            raise
+
+
+def reserve_password_check(config: Config, email: str, address: str,
+                           now: datetime | None = None) -> Reservation:
+    """Call before checking a password given for `email` from `address` (a login, or the
+    current password of a password change or account deletion): raises TooManyAttempts
+    while the pair is locked out, so a locked-out pair costs no bcrypt work; else counts
+    the attempt as a failure until record_successful_login says otherwise.
+
+    Counting before the check is what makes attempts in flight count: the
+    LOGIN_MAX_FAILURES-th attempt locks the pair at once (60 s, doubling with each further
+    failure, at most 15 minutes), so however many arrive together, at most that many
+    passwords are checked; a success lifts the lock."""
     moment = now or utcnow()
-    failures = LoginFailures.record(email, client_key(address), moment, moment - FAILURE_MEMORY)
-    excess = failures - config.login_max_failures
-    if excess >= 0:
-        lockout = min(FIRST_LOCKOUT * 2 ** min(excess, 16), LONGEST_LOCKOUT)
-        LoginFailures.lock(email, client_key(address), moment + lockout)
-        log.warning("login for %s from %s locked out for %d s after %d failures",
-                    email, address, lockout.total_seconds(), failures)
+
+    def lockout(failures: int) -> timedelta | None:
+        excess = failures - config.login_max_failures
+        return None if excess < 0 else min(FIRST_LOCKOUT * 2 ** min(excess, 16), LONGEST_LOCKOUT)
+
+    key = client_key(address)
+    counted, lock = LoginFailures.reserve(email, key, moment, moment - FAILURE_MEMORY, lockout)
+    if not counted and lock is not None:
+        raise TooManyAttempts((lock - moment).total_seconds())
+    if lock is not None:
+        log.warning("login for %s from %s locked out until %s", email, address, lock.isoformat())
+    return Reservation(email, key, lock)
 
 
 def record_successful_login(email: str, address: str) -> None:
-    """The right password was given: forget the pair's failures and any lockout."""
+    """The right password was given: forget the pair's failures (this attempt's too) and
+    any lockout."""
     LoginFailures.forget(email, client_key(address))
 
 

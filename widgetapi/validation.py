@@ -44,11 +44,32 @@ def check_email(value: object) -> bool:
     return True
 
 
+# Control, format (zero-width, bidi overrides and marks) and line or paragraph separator
+# characters: invisible, or they reorder what is shown, so an address with one reads as another.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
 def _plausible_email(value: str) -> bool:
     local, at, domain = value.partition("@")
     if not (at and local and "@" not in domain and "." in domain[1:-1]):
         return False
-    return not any(c.isspace() or c < " " or c == "\x7f" for c in value)
+    return not any(c.isspace() or unicodedata.category(c) in INVISIBLE_CATEGORIES for c in value)
+
+
+def normalize_email(value: str) -> str:
+    """An email as the service keeps and compares it: trimmed, its fullwidth and halfwidth
+    forms mapped to the usual ones (`ａ` → `a`, `＠` → `@`; PRECIS's width mapping, RFC 8264),
+    NFC-normalized (a letter and its combining accent become the one accented letter),
+    lower-cased (and normalized again: lower-casing can decompose)."""
+    mapped = "".join(_narrowed(c) for c in value.strip())
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", mapped).lower())
+
+
+def _narrowed(c: str) -> str:
+    decomposition = unicodedata.decomposition(c)
+    if decomposition.startswith(("<wide> ", "<narrow> ")):
+        return "".join(chr(int(code, 16)) for code in decomposition.split()[1:])
+    return c
 
 
 @formats.checks("http-url", raises=ValueError)

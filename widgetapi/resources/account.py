@@ -10,9 +10,10 @@ from widgetapi.config import Config
 from widgetapi.db import database
 from widgetapi.errors import Unauthorized, ValidationFailed
 from widgetapi.models import User
+from widgetapi.password_policy import add_password_problem
 from widgetapi.passwords import check_password, hash_password
 from widgetapi.resources.auth import AccountGone, TokenIssuer, client_address, represent_user
-from widgetapi.throttle import check_lockout, record_failed_password_check, throttled
+from widgetapi.throttle import record_successful_login, reserve_password_check, throttled
 from widgetapi.timeutil import utcnow
 from widgetapi.validation import Validator
 
@@ -26,10 +27,11 @@ def require_current_password(req: falcon.Request, user: User, password: str, con
     failed login for the throttle (this email from this client address), and a locked-out
     pair gets 429 before any check: a stolen token cannot try passwords faster than a login."""
     address = client_address(req)
-    check_lockout(user.email, address)
-    if not check_password(password, user.password_hash, config.bcrypt_log_rounds):
-        record_failed_password_check(config, user.email, address)
+    with reserve_password_check(config, user.email, address).checking():
+        matches = check_password(password, user.password_hash, config.bcrypt_log_rounds)
+    if not matches:
         raise ValidationFailed({"current_password": "does not match"})
+    record_successful_login(user.email, address)
 
 
 class CurrentUser:
@@ -44,6 +46,7 @@ class CurrentUser:
             "token_expires_in": req.context.claims.seconds_left(utcnow()),
         }
 
+    @falcon.before(throttled("delete-account"))
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Delete my account; its widgets stay, without an owner."""
         body = read_body(req)
@@ -60,8 +63,11 @@ class Password(TokenIssuer):
         """Change my password: every other token of mine is refused from now on; the answer
         carries a new one."""
         body = read_body(req)
-        self._validator.validate(PASSWORD_CHANGE, body)
         user: User = req.context.user
+        errors = self._validator.errors(PASSWORD_CHANGE, body)
+        add_password_problem(errors, body, "new_password", user.email)
+        if errors:
+            raise ValidationFailed(errors)
         require_current_password(req, user, body["current_password"], self._config)
         password_hash = hash_password(body["new_password"], self._config.bcrypt_log_rounds)
         try:

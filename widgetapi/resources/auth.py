@@ -15,20 +15,20 @@ import peewee
 from widgetapi import metrics
 from widgetapi.body import read_body
 from widgetapi.config import Config
-from widgetapi.errors import Unauthorized
+from widgetapi.errors import Unauthorized, ValidationFailed
 from widgetapi.keys import KeyRing
 from widgetapi.models import Session, User
+from widgetapi.password_policy import add_password_problem
 from widgetapi.passwords import PasswordHashingBusy, check_password, hash_password, needs_rehash
 from widgetapi.throttle import (
     TooManyAttempts,
-    check_lockout,
-    record_failed_password_check,
     record_successful_login,
+    reserve_password_check,
     throttled,
 )
 from widgetapi.timeutil import format_datetime
 from widgetapi.tokens import issue_token, new_token_id
-from widgetapi.validation import Validator
+from widgetapi.validation import Validator, normalize_email
 
 REGISTRATION = "/components/schemas/Registration"
 LOGIN = "/components/schemas/Login"
@@ -40,9 +40,9 @@ class EmailTaken(falcon.HTTPConflict):
 
 
 def credentials(body: dict[str, Any]) -> dict[str, Any]:
-    """The body with its email trimmed and lower-cased, as the contract says."""
+    """The body with its email normalized as the contract says (trimmed, NFC, lower-case)."""
     email = body.get("email")
-    return {**body, "email": email.strip().lower()} if isinstance(email, str) else body
+    return {**body, "email": normalize_email(email)} if isinstance(email, str) else body
 
 
 class AccountDisabled(falcon.HTTPForbidden):
@@ -84,7 +84,8 @@ class TokenIssuer:
         try:
             Session.create(jti=jti, user=user.id, issued_at=issued_at,
                            expires_at=issued_at + timedelta(seconds=lifetime),
-                           address=client_address(req), user_agent=user_agent(req))
+                           address=client_address(req), user_agent=user_agent(req),
+                           generation=user.token_generation)
         except peewee.IntegrityError:  # the user row went since it was read
             raise AccountGone() from None
         return issue_token(user.public_id, user.admin, self._keys, lifetime,
@@ -108,7 +109,10 @@ class Registration(TokenIssuer):
     @falcon.before(throttled("register"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = credentials(read_body(req))
-        self._validator.validate(REGISTRATION, body)
+        errors = self._validator.errors(REGISTRATION, body)
+        add_password_problem(errors, body, "password", body.get("email"))
+        if errors:
+            raise ValidationFailed(errors)
         password_hash = hash_password(body["password"], self._config.bcrypt_log_rounds)
         try:
             user = User.create(email=body["email"], password_hash=password_hash)
@@ -152,17 +156,17 @@ class Login(TokenIssuer):
         self._validator.validate(LOGIN, body)
         email, address, rounds = body["email"], req.context.client.address, self._config.bcrypt_log_rounds
         with counted_as_throttled_login():
-            check_lockout(email, address)
+            reservation = reserve_password_check(self._config, email, address)
         user = User.by_email(email)
-        # Stamped when the user was read, before the slow password check: a revocation
-        # (logout everywhere, password change, disabling) that commits meanwhile moves the
-        # user's cutoff past this, so the token it would miss is refused all the same.
+        # The session will carry the token generation read here with the password hash: a
+        # revocation (logout everywhere, password change, disabling) that commits during
+        # the slow password check raises the user's, and the token is refused all the same.
         issued_at = user.token_issue_time() if user else None
         password_hash = user.password_hash if user else None
-        matches = check_password(body["password"], password_hash, rounds)
+        with reservation.checking():
+            matches = check_password(body["password"], password_hash, rounds)
         if not matches or user is None:
             metrics.login("failed")
-            record_failed_password_check(self._config, email, address)
             raise Unauthorized("email or password does not match")
         metrics.login("ok")
         record_successful_login(email, address)

@@ -2,6 +2,7 @@
 files that the swagger-ui-py package installs, so it works offline (no CDN)."""
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 from pathlib import Path
@@ -59,5 +60,8 @@ class SwaggerUI:
         }
         # JSON is valid JavaScript; escaping "<" keeps "</script>" out of the inline script.
         script_options = json.dumps(options).replace("<", "\\u003c")
+        # The root path is the server's SCRIPT_NAME, which a proxy or a header may set: it
+        # goes into attributes escaped.
+        assets = html.escape(req.root_path + self._page_path, quote=True)
         resp.content_type = falcon.MEDIA_HTML
-        resp.text = PAGE.format(assets=req.root_path + self._page_path, options=script_options)
+        resp.text = PAGE.format(assets=assets, options=script_options)
