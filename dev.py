@@ -5,6 +5,7 @@ Needs only Python 3.10+. Makes a virtual environment in .venv and installs widge
 
   python dev.py test [PYTEST ARGS]   ruff, mypy and pytest (installs the test tools too)
   python dev.py bench [ARGS]         the benchmark (bench/): `python dev.py bench --help`
+  python dev.py spec                 write widgetapi/openapi.json again after openapi.yaml changed
   python dev.py serve [--port 9000]  the server, as `widgetapi serve`
   python dev.py COMMAND [ARGS]       any widgetapi command: init-db, create-admin EMAIL, seed,
                                      purge-tokens, --help, --version ...
@@ -80,8 +81,13 @@ def bench(args: list[str]) -> None:
     run([str(PYTHON), "-m", "bench", *args])
 
 
+def spec(args: list[str]) -> None:
+    """widgetapi/openapi.json, the copy of openapi.yaml the app reads, written again."""
+    run([str(PYTHON), "-m", "widgetapi.spec", *args])
+
+
 # dev.py's own commands; any other goes to the widgetapi command
-COMMANDS = {"test": test, "bench": bench}
+COMMANDS = {"test": test, "bench": bench, "spec": spec}
 
 
 def main(argv: list[str]) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench import report, scenarios, seed, wrk
+from bench import callgrind, report, scenarios, seed, wrk
 from bench.scenarios import SCENARIOS, Bench, ScenarioFailed, Settings
 
 DESCRIPTION = """\
@@ -45,7 +45,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "an older commit), run with PYTHONPATH=DIR in this environment "
                              "(default: the installed one)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="instead: count instructions and GIL releases per request of the widget, list "
+                             "and user reads (and the book reads, when the app has books), in-process under "
+                             "valgrind's callgrind (SQLite; repeatable on a busy machine; needs valgrind)")
+    parser.add_argument("--requests", type=int, default=100, metavar="N",
+                        help="with --callgrind: warm requests counted per endpoint (default: 100)")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="with --callgrind: keep callgrind's files in DIR (for callgrind_annotate)")
     args = parser.parse_args(argv)
+    if not 1 <= args.requests <= 10_000:
+        parser.error("--requests must be from 1 to 10000")
     if not 1 <= args.duration <= 600:
         parser.error("--duration must be from 1 to 600 seconds")
     if not 1 <= args.runs <= 20:
@@ -78,8 +88,32 @@ def describe_source(source: Path | None) -> tuple[str, str]:
     return str(directory), commit.stdout.strip() + (" with uncommitted changes" if changed else "")
 
 
+def count_instructions(args: argparse.Namespace) -> int:
+    missing = callgrind.missing_tools()
+    if missing:
+        print("bench: " + "; ".join(missing), file=sys.stderr)
+        return 2
+    source, commit = describe_source(args.source)
+    progress = "bench: counting instructions under callgrind (a few minutes)"
+    print(progress, file=sys.stderr, flush=True)
+    try:
+        results = callgrind.measure(args.requests, args.source, args.keep)
+    except (callgrind.CallgrindFailed, seed.SeedingFailed) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(callgrind.table(results, args.requests, f"{source}, {commit}")))
+    if args.json:
+        counts = {key: {"instructions": count.instructions, "gil_releases": count.gil_releases}
+                  for key, count in results.items()}
+        args.json.write_text(json.dumps({"source": source, "commit": commit, "requests": args.requests,
+                                         "per_request": counts}, indent=2) + "\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.callgrind:
+        return count_instructions(args)
     missing = wrk.missing_tools()
     if missing:
         print("bench: " + "; ".join(missing) + " (Debian and Ubuntu)", file=sys.stderr)

@@ -4,6 +4,8 @@ The suite runs on a temporary SQLite file by default; set WIDGETAPI_TEST_DATABAS
 (e.g. postgresql://postgres@127.0.0.1:5432/widgetapi_test) to run it on PostgreSQL instead.
 The tests create that database when it is missing (and then drop it at the end), and in
 any case create and drop widgetapi's tables in it: name a database for tests alone.
+With WIDGETAPI_TEST_PGBOUNCER=1 as well, the tests reach that database through a PgBouncer
+in transaction pooling that they start (tests/pgbouncer.py), as `?pgbouncer=true`.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import falcon
 import jwt
 import pytest
 import webtest
+from tcp_proxy import TcpProxy
 
 from widgetapi import operations
 from widgetapi.app import create_app
@@ -30,6 +33,7 @@ from widgetapi.models import MODELS, Session, User
 from widgetapi.spec import load_spec
 
 TEST_DATABASE_URL = os.environ.get("WIDGETAPI_TEST_DATABASE_URL", "").strip()
+THROUGH_PGBOUNCER = os.environ.get("WIDGETAPI_TEST_PGBOUNCER", "").strip() == "1"
 
 PASSWORD = "correct horse battery"
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
@@ -61,8 +65,15 @@ def postgresql_database() -> Iterator[str | None]:
     import pgadmin
 
     created = pgadmin.create_database_if_missing(TEST_DATABASE_URL)
-    yield TEST_DATABASE_URL
-    close_database()
+    if THROUGH_PGBOUNCER:
+        from pgbouncer import pgbouncer
+
+        with pgbouncer(TEST_DATABASE_URL) as url:
+            yield url
+            close_database()
+    else:
+        yield TEST_DATABASE_URL
+        close_database()
     if created:
         pgadmin.drop_database(TEST_DATABASE_URL)
 
@@ -77,6 +88,16 @@ def database_url(tmp_path, postgresql_database: str | None) -> str:
 GENEROUS_RATE, GENEROUS_FAILURES = 100_000, 10_000
 # The same for `widgetapi serve` and other servers started from the environment.
 GENEROUS_THROTTLE_ENV = {"AUTH_RATE_PER_MINUTE": "100000", "LOGIN_MAX_FAILURES": "10000"}
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[TcpProxy]:
+    """A TCP proxy to the PostgreSQL server of `database_url` (tests/tcp_proxy.py), started."""
+    target = urlparse(database_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy.start()
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture

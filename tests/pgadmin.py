@@ -10,7 +10,8 @@ from psycopg import sql
 def _maintenance_url(url: str) -> tuple[str, str]:
     """The URL of the server's `postgres` database, and the name of the one in `url`."""
     parsed = urlparse(url)
-    return urlunparse(parsed._replace(scheme="postgresql", path="/postgres")), parsed.path.lstrip("/")
+    maintenance = parsed._replace(scheme="postgresql", path="/postgres", query="")  # no ?pgbouncer=
+    return urlunparse(maintenance), parsed.path.lstrip("/")
 
 
 def create_database_if_missing(url: str) -> bool:

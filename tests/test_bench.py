@@ -15,7 +15,7 @@ from widgetapi.timeutil import utcnow
 
 pytest.importorskip("bench.wrk", reason="bench/ is only in a checkout")
 
-from bench import scenarios, seed, wrk  # noqa: E402
+from bench import callgrind, inprocess, scenarios, seed, wrk  # noqa: E402
 from bench.report import masked  # noqa: E402
 from bench.servers import request as bench_request  # noqa: E402
 
@@ -113,3 +113,61 @@ def test_each_user_gets_books_and_the_path_of_one_of_their_own(app):
         assert bench_request(url, "GET", paths[1], token=accounts[0].token).status == 404
     load = wrk.Load("GET", "/api/v1/books", paths=None)
     assert load.first_path() == "/api/v1/books"
+
+
+CALLGRIND_DUMP = """\
+# callgrind format
+version: 1
+events: Ir
+summary: 123456
+
+fn=(1) _pysqlite_query_execute
+10 500
+cfn=(2) PyEval_SaveThread
+calls=4 0
+10 40
+cfn=(3) PyEval_RestoreThread
+calls=4 0
+10 40
+
+fn=(4) pysqlite_cursor_iternext
+cfn=(5)
+calls=3 0
+10 30
+
+fn=(5) PyEval_SaveThread
+0 30
+
+fn=(2)
+0 40
+totals: 234567
+"""
+
+
+def test_callgrind_counts_instructions_and_gil_releases_by_compressed_names_too():
+    names: dict[str, str] = {}
+    assert callgrind.parse(CALLGRIND_DUMP, names) == callgrind.Count(instructions=123456, gil_releases=7)
+    # A later file names the function by its id alone.
+    later = "summary: 99\nfn=(1)\ncfn=(2)\ncalls=5 0\n10 50\n"
+    assert callgrind.parse(later, names) == callgrind.Count(instructions=99, gil_releases=5)
+
+
+def test_callgrind_dumps_are_read_in_the_order_callgrind_wrote_them(tmp_path):
+    for name in ("callgrind.out.7", "callgrind.out.7.10", "callgrind.out.7.2", "callgrind.out.7.1"):
+        (tmp_path / name).write_text("")
+    assert [path.name for path in callgrind.dumps(tmp_path)] == [
+        "callgrind.out.7.1", "callgrind.out.7.2", "callgrind.out.7.10"]
+
+
+def test_the_in_process_requests_look_like_wrk_s_through_waitress():
+    env = inprocess.environ("GET", "/api/v1/widgets?page=1&per_page=10", "t0k3n")
+    assert (env["PATH_INFO"], env["QUERY_STRING"]) == ("/api/v1/widgets", "page=1&per_page=10")
+    assert env["HTTP_AUTHORIZATION"] == "Bearer t0k3n" and env["HTTP_HOST"] == "127.0.0.1:8000"
+
+
+def test_valgrind_zeroes_and_dumps_at_the_marks_the_requests_make(tmp_path):
+    command = callgrind.command(tmp_path / "out.json", 5, {"x": "/x"}, tmp_path)
+    assert command[-2:] == ["--endpoint", "x=/x"]
+    assert f"--zero-before={inprocess.MARK_START}" in command
+    assert f"--dump-before={inprocess.MARK_END}" in command
+    assert set(inprocess.MARKS) == {inprocess.MARK_START, inprocess.MARK_END}

@@ -68,7 +68,9 @@ def test_init_db_keeps_existing_data(cli, testapp, admin_headers):
     for _ in range(2):
         result = cli("init-db")
         assert result.returncode == 0, result.stderr
-    assert testapp.get(f"{WIDGETS}/precious", headers=admin_headers).json["name"] == "precious"
+    # a fresh token: the commands may outlast the testing one (5 s) on a busy machine
+    headers = bearer(login(testapp, "admin@example.com"))
+    assert testapp.get(f"{WIDGETS}/precious", headers=headers).json["name"] == "precious"
     assert set(users()) == {"admin@example.com"}
 
 
@@ -175,9 +177,11 @@ def test_seed_adds_widgets_owned_by_the_admin(cli, testapp, admin_headers):
     assert result.returncode == 0, result.stderr
     names = [widget.name for widget in widgets()]
     assert len(names) == len(set(names)) == 6
-    # Seeded widgets are valid widgets: the API reads them, with deadlines ahead.
+    # Seeded widgets are valid widgets: the API reads them, with deadlines ahead (with a fresh
+    # token: the commands may outlast the testing one, 5 s, on a busy machine).
+    headers = bearer(login(testapp, "admin@example.com"))
     for name in names:
-        widget = testapp.get(f"{WIDGETS}/{name}", headers=admin_headers).json
+        widget = testapp.get(f"{WIDGETS}/{name}", headers=headers).json
         assert widget["deadline_passed"] is False
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import logging
+import logging.handlers
 import re
+import time
 from pathlib import Path
+from typing import Any
 
 import falcon
 import pytest
@@ -213,3 +217,89 @@ def test_a_server_logs_the_path_of_a_failed_request_escaped(
     assert " during GET /api/v1/users/x\\n2026-01-01" in output
     assert "\\x1b[2J" in output and "\x1b" not in output
     assert not [line for line in output.splitlines() if line.startswith(FORGED)]
+
+
+# --- the access line without logging's machinery -----------------------------------------------
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_an_access_line_written_directly_has_the_bytes_logging_writes(
+        app: falcon.App, config: Config, log_format: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """With logging as configure_logging leaves it, the access line is written without a
+    LogRecord; with anything else configured (here caplog's handler, or another one), it goes
+    through logging. Both write the same bytes."""
+    testapp = webtest.TestApp(create_app(dataclasses.replace(config, log_format=log_format)))
+    widgetapi_log = logging.getLogger("widgetapi")
+    saved = [h for h in widgetapi_log.handlers if h.get_name() != "widgetapi"]
+    try:
+        headers = bearer(register(testapp, "alice@example.com"))
+        monkeypatch.setattr(time, "time", lambda: 1_765_000_000.9999996)  # rounds up into the next second
+        monkeypatch.setattr(time, "perf_counter", lambda: 42.0)
+        requests = [("/api/v1/auth/user", {**headers, "X-Request-ID": "r-1"}),
+                    ("/api/v1/nowhere", {"X-Request-ID": "r-2"})]
+        made: list[str] = []
+        make_record = logging.Logger.makeRecord
+
+        def counted(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+            made.append(self.name)
+            return make_record(self, *args, **kwargs)
+        monkeypatch.setattr(logging.Logger, "makeRecord", counted)
+        written = {}
+        for way in ("logging", "directly"):
+            made.clear()
+            if way == "directly":  # only widgetapi's own handler
+                for other in [h for h in widgetapi_log.handlers if h.get_name() != "widgetapi"]:
+                    widgetapi_log.removeHandler(other)
+            capsys.readouterr()
+            for path, sent in requests:
+                testapp.get(path, headers=sent, expect_errors=True)
+            written[way] = capsys.readouterr().err
+            assert made == (["widgetapi.access"] * 2 if way == "logging" else [])
+    finally:
+        for handler in saved:
+            if handler not in widgetapi_log.handlers:
+                widgetapi_log.addHandler(handler)
+        create_app(config)  # text again for the tests after
+    assert written["directly"] == written["logging"]
+    assert written["directly"].count("\n") == 2
+    first = written["directly"].splitlines()[0]
+    if log_format == "text":
+        assert re.fullmatch(r"2025-12-06T05:46:41\.000Z INFO widgetapi\.access \[r-1\] "
+                            r"GET /api/v1/auth/user 200 0\.0ms user=[0-9a-f-]{36}", first), first
+    else:
+        assert json.loads(first)["time"] == "2025-12-06T05:46:41.000Z"
+
+
+def test_another_handler_filter_or_level_sends_the_line_through_logging(
+        testapp: webtest.TestApp, capsys: pytest.CaptureFixture[str]) -> None:
+    """Whatever else is configured decides as logging decides: a handler more gets the
+    record, a filter or a level that refuses it, or logging.disable, leave no line."""
+    widgetapi_log, access = logging.getLogger("widgetapi"), logging.getLogger("widgetapi.access")
+    saved = [h for h in widgetapi_log.handlers if h.get_name() != "widgetapi"]
+    for other in saved:
+        widgetapi_log.removeHandler(other)
+    extra = logging.handlers.BufferingHandler(100)
+    refuse = logging.Filter("nothing")
+
+    def line_and_records(change: Any, undo: Any) -> tuple[int, int]:
+        extra.buffer.clear()
+        capsys.readouterr()
+        change()
+        try:
+            testapp.get("/api/v1/health", headers={"X-Request-ID": "seen"}, status=200)
+        finally:
+            undo()
+        return capsys.readouterr().err.count("[seen]"), len(extra.buffer)
+    try:
+        check = line_and_records
+        assert check(lambda: None, lambda: None) == (1, 0)
+        assert check(lambda: access.addHandler(extra), lambda: access.removeHandler(extra)) == (1, 1)
+        assert check(lambda: widgetapi_log.addHandler(extra),
+                     lambda: widgetapi_log.removeHandler(extra)) == (1, 1)
+        assert check(lambda: access.addFilter(refuse), lambda: access.removeFilter(refuse)) == (0, 0)
+        assert check(lambda: widgetapi_log.setLevel(logging.WARNING),
+                     lambda: widgetapi_log.setLevel(logging.INFO)) == (0, 0)
+        assert check(lambda: logging.disable(logging.INFO), lambda: logging.disable(logging.NOTSET)) == (0, 0)
+    finally:
+        for handler in saved:
+            widgetapi_log.addHandler(handler)

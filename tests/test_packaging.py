@@ -20,15 +20,18 @@ NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", ".tox", "build", "dist", "
                                      ".mypy_cache", ".ruff_cache", ".pytest_cache", "test-artifacts",
                                      "*.db", "*.db-*")
 
-# Runs in the installed copy: which widgetapi was imported and which files load_spec() opened.
+# Runs in the installed copy: which widgetapi was imported, which files load_spec() opened,
+# and whether it parsed YAML to do so.
 PROBE = textwrap.dedent("""
     import json, sys
     opened = []
     sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" else None)
     import widgetapi, widgetapi.spec
     spec = widgetapi.spec.load_spec()
-    print(json.dumps({"package": widgetapi.__file__, "spec": spec,
-                      "opened": [path for path in opened if path.endswith("openapi.yaml")]}))
+    served = widgetapi.spec.spec_text()
+    print(json.dumps({"package": widgetapi.__file__, "spec": spec, "yaml": "yaml" in sys.modules,
+                      "opened": [path for path in opened if path.endswith(("openapi.yaml", "openapi.json"))],
+                      "served": served}))
 """)
 
 
@@ -47,6 +50,7 @@ def test_wheel_carries_the_spec(wheel: Path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         assert archive.read("widgetapi/openapi.yaml") == (ROOT / "openapi.yaml").read_bytes()
+        assert archive.read("widgetapi/openapi.json") == (ROOT / "widgetapi" / "openapi.json").read_bytes()
     assert "widgetapi/py.typed" in names
     assert "widgetapi/resources/widgets.py" in names
     assert not any(name.startswith(("tests/", "scripts/")) for name in names)
@@ -62,6 +66,8 @@ def test_installed_package_reads_its_own_spec(wheel: Path, tmp_path: Path):
     assert result.returncode == 0, result.stderr
     probe = json.loads(result.stdout)
     assert Path(probe["package"]).resolve().is_relative_to(site.resolve())
-    assert probe["opened"], "load_spec() opened no openapi.yaml"
+    assert [Path(path).name for path in probe["opened"]] == ["openapi.json", "openapi.yaml"]
     assert all(Path(path).resolve().is_relative_to(site.resolve()) for path in probe["opened"])
     assert probe["spec"] == yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
+    assert probe["served"] == (ROOT / "openapi.yaml").read_text(encoding="utf-8")
+    assert probe["yaml"] is False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import falcon
 import falcon.inspect
@@ -13,6 +14,7 @@ import yaml
 from conftest import server_path
 from openapi_spec_validator import validate
 
+from widgetapi import spec
 from widgetapi.config import Config
 from widgetapi.spec import load_spec
 from widgetapi.validation import Validator
@@ -22,6 +24,13 @@ HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD"}
 
 def test_the_spec_is_valid_openapi() -> None:
     validate(load_spec())
+
+
+def test_the_json_copy_the_app_reads_is_openapi_yaml() -> None:
+    copy = Path(spec.__file__).with_name(spec.JSON_COPY).read_text(encoding="utf-8")
+    source = (Path(__file__).resolve().parent.parent / "openapi.yaml").read_text(encoding="utf-8")
+    assert copy == spec.json_copy(source), \
+        "widgetapi/openapi.json differs from openapi.yaml: run `python dev.py spec` and commit both"
 
 
 def test_yaml_and_json_serve_the_same_document(testapp: webtest.TestApp) -> None:

@@ -72,6 +72,28 @@ def test_a_page_of_widgets_is_the_token_check_the_count_and_the_page(
     assert "LIMIT 10 OFFSET" in first and "LIMIT 10 OFFSET" in last  # the size in the SQL
 
 
+def test_a_page_and_its_count_are_read_in_one_transaction(
+        testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
+    """The count and the page are one snapshot (widgetapi.db.snapshot): BEGIN (READ ONLY,
+    REPEATABLE READ on PostgreSQL) and COMMIT around them, which the hooks above do not see:
+    two statements more per page. The token check stays outside."""
+    insert_widgets([f"w{number}" for number in range(30)], "admin@example.com")
+    in_transaction: list[bool] = []
+
+    def hook(event: peewee.QueryEvent) -> None:
+        in_transaction.append(database.obj.in_transaction())
+
+    database.obj.query_hooks.append(hook)
+    try:
+        testapp.get("/api/v1/widgets?per_page=10&page=3", headers=admin_headers, status=200)
+        testapp.get("/api/v1/users?per_page=10", headers=admin_headers, status=200)
+        testapp.get("/api/v1/auth/user", headers=admin_headers, status=200)
+    finally:
+        database.obj.query_hooks.remove(hook)
+    alone = getattr(database.obj, "pgbouncer", False)  # behind PgBouncer each statement has its own
+    assert in_transaction == [alone, True, True, alone, True, True, alone]
+
+
 def test_a_book_read_costs_what_a_widget_read_costs(testapp: webtest.TestApp,
                                                    user_headers: dict[str, str],
                                                    admin_headers: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ from widgetapi.db import ConnectionPerRequest, open_database
 from widgetapi.errors import ERROR_HANDLERS, serialize_error
 from widgetapi.keys import KeyRing
 from widgetapi.logs import RequestLog, configure_logging
+from widgetapi.media import json_handler
 from widgetapi.metrics import Metrics, MetricsEndpoint
 from widgetapi.passwords import limit_hashing
 from widgetapi.purge import OpportunisticPurge
@@ -67,6 +68,7 @@ def create_app(config: Config) -> falcon.App:
         middleware.insert(0, Metrics(db))
     middleware.insert(0, RequestLog())  # first in, last out: its line sees the final response
     app = falcon.App(middleware=middleware, router=Router())
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler()  # one format for every body
     app.req_options.strip_url_path_trailing_slash = True  # /api/v1/widgets/ is /api/v1/widgets
 
     app.add_route(f"{API}/auth/register", Registration(config, validator, keys))

@@ -7,23 +7,26 @@ import falcon
 from widgetapi.errors import NotAdministrator, Unauthorized
 from widgetapi.keys import KeyRing
 from widgetapi.models import User
-from widgetapi.tokens import TokenError, decode_token
+from widgetapi.tokens import TokenError, VerifiedTokens
 
 
 class Authentication:
     """Falcon middleware. Every route needs a valid access token unless its resource says
     `auth_required = False`; CORS preflights never do, nor static files and unknown paths
-    (no resource: nothing to protect). Puts `user` and `claims` on `req.context`."""
+    (no resource: nothing to protect). Puts `user` and `claims` on `req.context`.
+
+    A token's signature is checked once (VerifiedTokens remembers it); its time limits, its
+    session and its user on every request."""
 
     def __init__(self, keys: KeyRing) -> None:
-        self._keys = keys
+        self._tokens = VerifiedTokens(keys)
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response,
                          resource: object, params: dict) -> None:
         if req.method == "OPTIONS" or resource is None or not getattr(resource, "auth_required", True):
             return
         try:
-            claims = decode_token(bearer_token(req), self._keys)
+            claims = self._tokens.decode(bearer_token(req))
         except TokenError as error:
             raise Unauthorized(str(error), invalid_token=True) from None
         user = User.for_token(claims.public_id, claims.jti)

@@ -27,8 +27,8 @@ from widgetapi.validation import normalize_email
 ENVIRONMENT = {
     "WIDGETAPI_ENV": "development, testing or production (default: development)",
     "DATABASE_URL": "sqlite:///relative.db, sqlite:////absolute.db or "
-                    "postgresql://user:password@host:5432/db (default: sqlite:///widgetapi.db, "
-                    "in the current directory)",
+                    "postgresql://user:password@host:5432/db (add ?pgbouncer=true behind PgBouncer's "
+                    "transaction pooling; default: sqlite:///widgetapi.db, in the current directory)",
     "SECRET_KEY": "the key that signs tokens; production needs 32+ characters (default: a development key)",
     "SECRET_KEY_PREVIOUS": "comma-separated older keys that still verify tokens (default: none)",
     "JWT_ALGORITHM": "HS256 or EdDSA (default: HS256)",

@@ -1,24 +1,20 @@
 """The database handle: opened from DATABASE_URL, a pooled connection per request."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import falcon
 import peewee
-from playhouse import db_url
-from playhouse.pool import (
-    MaxConnectionsExceeded,
-    PooledDatabase,
-    PooledPostgresqlDatabase,
-    PooledSqliteDatabase,
-)
+from playhouse.pool import MaxConnectionsExceeded, PooledSqliteDatabase
 
+from widgetapi.circuit import Circuit
 from widgetapi.config import ConfigError
-from widgetapi.deadlines import deadline_cursor_class
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +22,12 @@ database = peewee.DatabaseProxy()
 
 # Per connection; WAL mode is a property of the file and is set once in open_database.
 # busy_timeout: a writer waits this long (ms) for another instead of failing with
-# "database is locked" (then the request gets a 503): writes here take milliseconds, so
-# only a stuck writer makes anyone wait that long.
-SQLITE_PRAGMAS = {"foreign_keys": 1, "synchronous": "normal", "busy_timeout": 5_000}
+# "database is locked" (then the request gets a 503, within the 5 s a health check has):
+# writes here take milliseconds, so only a stuck writer makes anyone wait that long.
+# cache_size: each pooled connection keeps at most this many KiB of pages (negative:
+# KiB), so a process's memory is bounded whatever the database's size.
+SQLITE_PRAGMAS = {"foreign_keys": 1, "synchronous": "normal", "busy_timeout": 3_000,
+                  "cache_size": -2_000}
 
 # Pools: a request waits this long for a free connection before it gets a 503;
 # connections are replaced after STALE seconds so server-side idle limits never bite.
@@ -54,6 +53,10 @@ PG_CONNECTION_DEFAULTS = {
 
 # What a request sees when the database cannot serve it: the API answers 503.
 UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded)
+
+# `?pgbouncer=true` in a PostgreSQL URL: PgBouncer in transaction pooling is in between
+# (see widgetapi/postgresql.py).
+PGBOUNCER_PARAMETER = "pgbouncer"
 
 POSTGRESQL_SCHEMES = ("postgres", "postgresql")
 VALID_URLS = ("sqlite:///relative/path.db (three slashes), sqlite:////absolute/path.db (four) "
@@ -109,45 +112,102 @@ def describe_database(url: str) -> str:
 
 def open_database(url: str, max_connections: int = 5) -> peewee.Database:
     """Open the database named by a URL and bind the models to it, with a pool of at most
-    `max_connections` (one per server thread, plus one for background work). A malformed
-    URL is a ConfigError."""
+    `max_connections` (one per server thread, plus one for background work), of which all
+    but two serve requests at once (see widgetapi/circuit.py). A malformed URL is a
+    ConfigError."""
     check_database_url(url)
+    circuit = Circuit(slots=max_connections - 2)
     if urlsplit(url).scheme == "sqlite":
-        db = _open_sqlite(url, max_connections)
+        db = _open_sqlite(url, max_connections, circuit)
     else:
-        db = _open_postgresql(url, max_connections)
+        db = _open_postgresql(url, max_connections, circuit)
     close_database()
     database.initialize(db)
     return db
 
 
-def _open_sqlite(url: str, max_connections: int) -> peewee.Database:
-    params: dict[str, Any] = {**db_url.parse(url), "pragmas": SQLITE_PRAGMAS}
+class PooledSqlite(PooledSqliteDatabase):
+    """Peewee's SQLite pool, admitted by a Circuit: a write lock that another process
+    holds for too long makes requests fail fast rather than queue (widgetapi/circuit.py)."""
+
+    def __init__(self, *args: Any, circuit: Circuit, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.circuit = circuit
+
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        if not self.is_closed():
+            return super().connect(reuse_if_open)
+        self.circuit.enter()
+        try:
+            return super().connect(reuse_if_open)
+        except BaseException:
+            self.circuit.leave()
+            raise
+
+    def close(self) -> bool:
+        try:
+            return super().close()
+        finally:
+            if self.is_closed():
+                self.circuit.leave()
+
+    def _execute_cursor(self, sql: str, params: Any, **options: Any) -> Any:
+        with self._watched():
+            return super()._execute_cursor(sql, params, **options)
+
+    def begin(self, lock_type: str | None = None) -> None:
+        with self._watched():  # BEGIN IMMEDIATE waits for the write lock
+            super().begin(lock_type)
+
+    @contextlib.contextmanager
+    def _watched(self) -> Iterator[None]:
+        try:
+            with self.circuit.call():
+                yield
+        except peewee.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):  # busy_timeout ran out
+                self.circuit.failed()
+            raise
+        self.circuit.succeeded()
+
+    def in_use(self) -> int:
+        return len(self._in_use)
+
+
+def _open_sqlite(url: str, max_connections: int, circuit: Circuit) -> peewee.Database:
+    # Not playhouse.db_url: it imports every driver Peewee knows, psycopg among them.
+    params: dict[str, Any] = {"database": unquote(urlsplit(url).path[1:]), "pragmas": SQLITE_PRAGMAS}
     if params["database"] == ":memory:":  # private to one connection: nothing to pool or share
         return peewee.SqliteDatabase(**params)
     # Pooled, not opened per request: closing a WAL database's last connection checkpoints
     # and deletes the WAL file, which would cost every request a checkpoint and a re-open.
     # Peewee hands a connection to one thread at a time, so it may move between threads.
-    db = PooledSqliteDatabase(max_connections=max_connections, stale_timeout=POOL_STALE_SECONDS,
-                              timeout=POOL_WAIT_SECONDS, check_same_thread=False, **params)
+    db = PooledSqlite(max_connections=max_connections, stale_timeout=POOL_STALE_SECONDS,
+                      timeout=POOL_WAIT_SECONDS, check_same_thread=False, circuit=circuit, **params)
     with db.connection_context():
         db.pragma("journal_mode", "wal")
     return db
 
 
-def _open_postgresql(url: str, max_connections: int) -> peewee.Database:
-    if importlib.util.find_spec("psycopg") is None:
+def _open_postgresql(url: str, max_connections: int, circuit: Circuit) -> peewee.Database:
+    if importlib.util.find_spec("psycopg") is None or importlib.util.find_spec("psycopg_pool") is None:
         raise ConfigError("PostgreSQL needs its driver: pip install 'widgetapi[postgres]'")
-    params: dict[str, Any] = db_url.parse(url, unquote_password=True, unquote_user=True)
-    for name, value in PG_CONNECTION_DEFAULTS.items():
-        params.setdefault(name, value)
-    options = str(params.get("options") or "")
-    if "statement_timeout" not in options:
-        params["options"] = f"{options} -c statement_timeout={PG_STATEMENT_TIMEOUT_MS}".strip()
-    params["cursor_factory"] = deadline_cursor_class()
-    return PooledPostgresqlDatabase(
-        max_connections=max_connections, stale_timeout=POOL_STALE_SECONDS,
-        timeout=POOL_WAIT_SECONDS, **params)
+    from widgetapi.postgresql import PooledPostgresql  # loads psycopg: PostgreSQL only
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    pgbouncer = query.pop(PGBOUNCER_PARAMETER, "false").lower() in ("1", "true", "yes", "on")
+    defaults = {name: value for name, value in PG_CONNECTION_DEFAULTS.items() if name not in query}
+    conninfo = parts._replace(scheme="postgresql", query=urlencode(query)).geturl()
+    return PooledPostgresql(conninfo, max_connections=max_connections, wait_seconds=POOL_WAIT_SECONDS,
+                            circuit=circuit, pgbouncer=pgbouncer,
+                            statement_timeout_ms=PG_STATEMENT_TIMEOUT_MS, **defaults)
+
+
+def connections_in_use(db: peewee.Database) -> int:
+    """How many of the pool's connections are checked out (0 for a database without one)."""
+    in_use = getattr(db, "in_use", None)
+    return int(in_use()) if in_use is not None else 0
 
 
 def close_database() -> None:
@@ -156,10 +216,23 @@ def close_database() -> None:
     db = database.obj
     if db is None:
         return
-    if isinstance(db, PooledDatabase):
-        db.close_all()
+    close_all = getattr(db, "close_all", None)
+    if close_all is not None:
+        close_all()
     elif not db.is_closed():
         db.close()
+
+
+@contextlib.contextmanager
+def snapshot() -> Iterator[None]:
+    """One read-only transaction, so that the reads in the block see the database as of one
+    moment (a page and its count): REPEATABLE READ on PostgreSQL, a read transaction on
+    SQLite (its snapshot is taken at the first read and kept until the end)."""
+    db = database.obj
+    options = {"isolation_level": "REPEATABLE READ", "read_only": True} \
+        if isinstance(db, peewee.PostgresqlDatabase) else {}
+    with db.atomic(**options):
+        yield
 
 
 class ConnectionPerRequest:

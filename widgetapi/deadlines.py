@@ -11,7 +11,6 @@ peewee OperationalError, which the API answers with 503) and the pool discards i
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import socket
 import threading
@@ -88,15 +87,3 @@ def _break(connection: Any) -> None:
 
 WATCHDOG = Watchdog()
 
-
-@functools.cache
-def deadline_cursor_class() -> type:
-    """A psycopg cursor class whose every execute() is under WATCHDOG's deadline."""
-    import psycopg
-
-    class DeadlineCursor(psycopg.Cursor):
-        def execute(self, *args: Any, **kwargs: Any) -> Any:
-            with WATCHDOG.deadline(self.connection):
-                return super().execute(*args, **kwargs)
-
-    return DeadlineCursor

@@ -1,7 +1,6 @@
 """The one JSON error shape, the errors the API raises, and its last-resort handlers."""
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -9,6 +8,7 @@ from typing import Any
 
 import falcon
 
+from widgetapi import media
 from widgetapi.accounts import LastAdministrator
 from widgetapi.db import UNAVAILABLE
 from widgetapi.passwords import PasswordHashingBusy
@@ -58,7 +58,7 @@ def error_body(error: falcon.HTTPError) -> dict[str, Any]:
 def serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
     """Falcon error serializer: JSON whatever the client's Accept header says."""
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = json.dumps(error_body(error)).encode()
+    resp.data = media.dumps(error_body(error))
 
 
 def handle_database_unavailable(req: falcon.Request, resp: falcon.Response,

@@ -31,8 +31,12 @@ LOGGERS = ("widgetapi", "waitress")
 # The fields of an access line, as JSON keys.
 ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "user")
 
+ACCESS_LOGGER = "widgetapi.access"
+ACCESS_MESSAGE = "%s %s %d %.1fms%s"  # method, route, status, duration, " user=<public_id>" or ""
+
 _current_request_id: ContextVar[str] = ContextVar("widgetapi_request_id", default=NO_REQUEST)
-access_log = logging.getLogger("widgetapi.access")
+access_log = logging.getLogger(ACCESS_LOGGER)
+_widgetapi_log = logging.getLogger("widgetapi")
 
 
 def request_id_for(sent: str | None) -> str:
@@ -61,11 +65,52 @@ class RequestLog:
         public_id = str(user.public_id) if user is not None else None
         route = req.uri_template or NO_ROUTE
         status = resp.status_code
-        access_log.info("%s %s %d %.1fms%s", req.method, route, status, milliseconds,
-                        f" user={public_id}" if public_id else "",
-                        extra={"method": req.method, "route": route, "status": status,
-                               "duration_ms": milliseconds, "user": public_id})
+        args = (req.method, route, status, milliseconds, f" user={public_id}" if public_id else "")
+        fields = {"method": req.method, "route": route, "status": status, "duration_ms": milliseconds,
+                  "user": public_id}
+        if not _write_directly(ACCESS_MESSAGE % args, fields):
+            access_log.info(ACCESS_MESSAGE, *args, extra=fields)
         _current_request_id.reset(req.context.log_token)
+
+
+def _write_directly(message: str, fields: dict[str, Any]) -> bool:
+    """Write an access line as widgetapi's handler would, without logging's machinery (a
+    LogRecord, its getpid and thread name, the filter, the formatter: most of what a line
+    costs), when logging is still as configure_logging left it: the same bytes, one write.
+    Anything else configured (another handler, a filter, a level, logging.disable, a record
+    factory) and it is False: the line goes through logging."""
+    handler = _installed
+    if handler is None or not _as_configured(handler):
+        return False
+    created = time.time()
+    request_id = _current_request_id.get()
+    if isinstance(handler.formatter, JsonFormatter):
+        line = json.dumps({"time": _timestamp(created), "level": "INFO", "logger": ACCESS_LOGGER,
+                           "request_id": request_id, "message": printable(message), **fields},
+                          ensure_ascii=False)
+    else:
+        line = printable(f"{_timestamp(created)} INFO {ACCESS_LOGGER} [{request_id}] {message}")
+    handler.acquire()  # as Handler.handle does: whole lines, whichever thread writes
+    try:
+        stream = handler.stream
+        stream.write(line + handler.terminator)
+        stream.flush()
+    except Exception:  # a closed or broken stream: logging reports it its own way
+        return False
+    finally:
+        handler.release()
+    return True
+
+
+def _as_configured(handler: logging.Handler) -> bool:
+    parent = _widgetapi_log
+    return (access_log.isEnabledFor(logging.INFO) and not access_log.handlers and not access_log.filters
+            and access_log.propagate and not access_log.disabled
+            and parent.handlers == [handler] and not parent.filters and not parent.propagate
+            and not parent.disabled and handler.level <= logging.INFO and len(handler.filters) == 1
+            and type(handler.filters[0]) is _RequestIdFilter
+            and type(handler.formatter) in (TextFormatter, JsonFormatter)
+            and logging.getLogRecordFactory() is logging.LogRecord)
 
 
 class _RequestIdFilter(logging.Filter):
@@ -74,8 +119,8 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, timezone.utc)
+def _timestamp(created: float) -> str:
+    moment = datetime.fromtimestamp(created, timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -104,7 +149,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        return _timestamp(record)
+        return _timestamp(record.created)
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
         return printable(super().formatMessage(record))
@@ -126,7 +171,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": _timestamp(record),
+            "time": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", NO_REQUEST),
@@ -153,9 +198,13 @@ class _StandardError(logging.StreamHandler):
         return sys.stderr
 
 
+_installed: _StandardError | None = None
+
+
 def configure_logging(log_format: str) -> None:
     """Send widgetapi's log records (INFO and up) to stderr as `text` or `json`, with the
     request id on each. Calling it again replaces the handler it installed before."""
+    global _installed
     handler = _StandardError()
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
@@ -167,3 +216,4 @@ def configure_logging(log_format: str) -> None:
         logger.addHandler(handler)
         logger.propagate = False  # a root handler (basicConfig, a server's) would repeat each line
     logging.getLogger("widgetapi").setLevel(logging.INFO)
+    _installed = handler

@@ -9,34 +9,50 @@ one write them to files there, and /metrics adds the files up, whichever worker 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import falcon
 import peewee
-from playhouse.pool import PooledDatabase
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
 
+from widgetapi.db import connections_in_use as db_connections_in_use
 from widgetapi.logs import NO_ROUTE
 
-REQUESTS = Counter("widgetapi_http_requests", "HTTP requests answered, by route template, method and status",
-                   ("route", "method", "status"))
-DURATION = Histogram("widgetapi_http_request_duration_seconds",
-                     "Time from a request's arrival to its response, by route template", ("route",))
-LOGINS = Counter("widgetapi_logins", "Login attempts, by outcome", ("outcome",))
-POOL_IN_USE = Gauge("widgetapi_database_connections_in_use",
-                    "Database connections lent to requests right now", multiprocess_mode="livesum")
+if TYPE_CHECKING:
+    from prometheus_client import Counter, Histogram
 
 LOGIN_OUTCOMES = ("ok", "failed", "throttled")
-for _outcome in LOGIN_OUTCOMES:  # every outcome shows, at 0 until it happens
-    LOGINS.labels(_outcome)
+
+
+class _Instruments:
+    """The process's metrics, made once, by the first app that serves them: prometheus_client
+    is imported then, and never by a server that does not serve metrics."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.requests = Counter("widgetapi_http_requests",
+                                "HTTP requests answered, by route template, method and status",
+                                ("route", "method", "status"))
+        self.duration = Histogram("widgetapi_http_request_duration_seconds",
+                                  "Time from a request's arrival to its response, by route template",
+                                  ("route",))
+        self.logins = Counter("widgetapi_logins", "Login attempts, by outcome", ("outcome",))
+        self.pool_in_use = Gauge("widgetapi_database_connections_in_use",
+                                 "Database connections lent to requests right now",
+                                 multiprocess_mode="livesum")
+        for outcome in LOGIN_OUTCOMES:  # every outcome shows, at 0 until it happens
+            self.logins.labels(outcome)
+
+
+_instruments: _Instruments | None = None
+
+
+def instruments() -> _Instruments:
+    global _instruments
+    if _instruments is None:
+        _instruments = _Instruments()
+    return _instruments
+
 
 # Methods get their own label; anything else a client sends counts as OTHER, so no client
 # can make up new series.
@@ -44,13 +60,14 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def login(outcome: str) -> None:
-    """Count a login attempt: `ok`, `failed` (wrong email or password) or `throttled`."""
-    LOGINS.labels(outcome).inc()
+    """Count a login attempt: `ok`, `failed` (wrong email or password) or `throttled`
+    (when this process serves metrics)."""
+    if _instruments is not None:
+        _instruments.logins.labels(outcome).inc()
 
 
 def connections_in_use(db: peewee.Database) -> int:
-    # Peewee's pool has no public count; its in-use map is the truth.
-    return len(db._in_use) if isinstance(db, PooledDatabase) else 0
+    return db_connections_in_use(db)
 
 
 class Metrics:
@@ -60,6 +77,7 @@ class Metrics:
 
     def __init__(self, db: peewee.Database) -> None:
         self._db = db
+        self._metrics = instruments()
         self._children: dict[tuple[str | None, str, int], tuple[Counter, Histogram]] = {}
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -74,11 +92,12 @@ class Metrics:
         if children is None:
             route = req.uri_template or NO_ROUTE
             children = self._children.setdefault(
-                key, (REQUESTS.labels(route, method, str(resp.status_code)), DURATION.labels(route)))
+                key, (self._metrics.requests.labels(route, method, str(resp.status_code)),
+                      self._metrics.duration.labels(route)))
         children[0].inc()
         children[1].observe(elapsed)
         # After the connection middleware has given this request's connection back.
-        POOL_IN_USE.set(connections_in_use(self._db))
+        self._metrics.pool_in_use.set(connections_in_use(self._db))
 
 
 class MetricsEndpoint:
@@ -89,9 +108,18 @@ class MetricsEndpoint:
     def __init__(self, db: peewee.Database, directory: str | None) -> None:
         self._db = db
         self._directory = directory
+        self._metrics = instruments()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        POOL_IN_USE.set(connections_in_use(self._db))
+        from prometheus_client import (
+            CONTENT_TYPE_LATEST,
+            REGISTRY,
+            CollectorRegistry,
+            generate_latest,
+            multiprocess,
+        )
+
+        self._metrics.pool_in_use.set(connections_in_use(self._db))
         registry = REGISTRY
         if self._directory:
             registry = CollectorRegistry()

@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import peewee
-from playhouse import migrate
+
+from widgetapi import postgresql_drivers_hidden
+
+with postgresql_drivers_hidden():
+    from playhouse import migrate
 
 from widgetapi.models import User
 

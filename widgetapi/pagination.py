@@ -5,11 +5,11 @@ import math
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import falcon
 import peewee
 
+from widgetapi.db import snapshot
 from widgetapi.errors import ValidationFailed
 from widgetapi.representation import absolute_url
 from widgetapi.statements import Pages
@@ -59,9 +59,11 @@ def paginate(req: falcon.Request, resp: falcon.Response, rows: Pages | peewee.Mo
     """The page object for one page of `rows` (a Listing, one's `of(...)`, or any Peewee
     query); also sets the Link and Total-Count headers."""
     listing = QueryListing(rows) if isinstance(rows, peewee.ModelSelect) else rows
-    total = listing.total()
+    with snapshot():  # the count and the page as of one moment, so that they agree
+        total = listing.total()
+        found = listing.page(page, per_page, total)
     total_pages = max(1, math.ceil(total / per_page))
-    items = [represent(row) for row in listing.page(page, per_page, total)]
+    items = [represent(row) for row in found]
     pages = {"self": page, "first": 1}
     if page > 1:
         pages["prev"] = min(page - 1, total_pages)
@@ -85,4 +87,5 @@ def paginate(req: falcon.Request, resp: falcon.Response, rows: Pages | peewee.Mo
 
 
 def _page_url(req: falcon.Request, page: int, per_page: int) -> str:
-    return absolute_url(req, f"{req.path}?{urlencode({'page': page, 'per_page': per_page})}")
+    # Two whole numbers: nothing to escape (urlencode would write the same, at ten times the cost).
+    return absolute_url(req, f"{req.path}?page={int(page)}&per_page={int(per_page)}")

@@ -9,7 +9,6 @@ stored. waitress answers those (413, 431, 400 for a malformed request) with plai
 """
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import Any
 
@@ -18,6 +17,7 @@ from waitress.server import BaseWSGIServer
 from waitress.server import create_server as create_waitress_server
 from waitress.task import ErrorTask
 
+from widgetapi import media
 from widgetapi.body import MAX_BODY_BYTES, TOO_LARGE
 
 # Open connections waitress keeps at once (idle ones included; waitress's default is 100,
@@ -56,7 +56,7 @@ class JsonErrorTask(ErrorTask):
         code = int(error.code)
         too_large = code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
         message = TOO_LARGE if too_large else f"{error.reason}: {error.body}"
-        body = json.dumps({"status": "error" if code >= 500 else "fail", "message": message}).encode()
+        body = media.dumps({"status": "error" if code >= 500 else "fail", "message": message})
         self.status = f"{code} {error.reason}"
         headers: Any = self.response_headers
         headers.append(("Content-Type", "application/json"))

@@ -42,16 +42,17 @@ def parse_date_or_datetime(text: str) -> datetime:
 
 def format_datetime(value: datetime) -> str:
     """A naive UTC datetime as ISO 8601 with a Z, to the second."""
-    return value.replace(microsecond=0).isoformat() + "Z"
+    return value.isoformat(timespec="seconds") + "Z"
 
 
 def format_duration(delta: timedelta) -> str:
     """A timedelta as an ISO 8601 duration to the second, PT0S when not positive."""
-    seconds = max(int(delta.total_seconds()), 0)
+    seconds = int(delta.total_seconds())
+    if seconds <= 0:
+        return "PT0S"
     days, seconds = divmod(seconds, 86400)
     hours, seconds = divmod(seconds, 3600)
     minutes, seconds = divmod(seconds, 60)
-    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
-    if not days and not clock:
-        return "PT0S"
-    return "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "")
+    clock = ((f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+             + (f"{seconds}S" if seconds else ""))
+    return "P" + (f"{days}D" if days else "") + ("T" + clock if clock else "")

@@ -1,11 +1,14 @@
 """JWT access tokens: signed with the key ring's key (HS256 or EdDSA, named by `kid` in the
-header), with sub, admin, iat, exp, jti, iss and aud, all required."""
+header), with sub, admin, iat, exp, jti, iss and aud, all required; and the tokens verified
+before, remembered (VerifiedTokens)."""
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import jwt
 
@@ -16,6 +19,10 @@ REQUIRED_CLAIMS = ["sub", "admin", "iat", "exp", "jti", "iss", "aud"]
 # What a jti (a session's id, widgetapi.models.Session) can be: anything else names no session,
 # and must not reach the database (PostgreSQL refuses a NUL in text with an error).
 JTI = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Tokens a process remembers as verified. One entry is about 1.5 KB; a process serving more
+# live tokens than this checks the signatures of the least recently used ones again.
+REMEMBERED_TOKENS = 1024
+_PYJWT = jwt.PyJWT(options={"require": REQUIRED_CLAIMS})
 
 
 class TokenError(Exception):
@@ -75,6 +82,10 @@ def decode_token(token: str, keys: KeyRing) -> Claims:
     algorithm is the key ring's alone, whatever the header says, so `alg: none`, HS256 under
     EdDSA (a public key as an HMAC secret) and EdDSA under HS256 all fail. One signature
     check per token."""
+    return _verified_payload(token, keys)[1]
+
+
+def _verified_payload(token: str, keys: KeyRing) -> tuple[dict[str, Any], Claims]:
     try:
         # Reading a token costs PyJWT more than checking its signature (it looks at every
         # character in Python), so with a single key the token is read once and its kid
@@ -83,8 +94,8 @@ def decode_token(token: str, keys: KeyRing) -> Claims:
             keys.verifying_key(jwt.get_unverified_header(token).get("kid"))
         if key is None:
             raise TokenInvalid()
-        decoded = jwt.decode_complete(token, key, algorithms=[keys.algorithm], issuer=keys.issuer,
-                                      audience=keys.audience, options={"require": REQUIRED_CLAIMS})
+        decoded = _PYJWT.decode_complete(token, key, algorithms=[keys.algorithm], issuer=keys.issuer,
+                                         audience=keys.audience)
         if keys.verifying_key(decoded["header"].get("kid")) is not key:
             raise TokenInvalid()
         payload = decoded["payload"]
@@ -92,7 +103,7 @@ def decode_token(token: str, keys: KeyRing) -> Claims:
         raise TokenExpired() from None
     except jwt.InvalidTokenError:
         raise TokenInvalid() from None
-    return _claims(payload)
+    return payload, _claims(payload)
 
 
 def _claims(payload: dict) -> Claims:
@@ -115,3 +126,45 @@ def _claims(payload: dict) -> Claims:
 
 def _naive_utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, timezone.utc).replace(tzinfo=None)
+
+
+class VerifiedTokens:
+    """Decodes tokens for one key ring, remembering the ones it verified.
+
+    Reading a token and checking its signature is most of what an authenticated request
+    costs (PyJWT checks every character in Python), and a client sends the same token
+    again and again. So the claims of each token that passed `decode_token` are kept, by
+    the token's exact text, in a bounded LRU; refused tokens are never kept. On each hit
+    PyJWT checks the claims again, the time-bound ones (iat, nbf, exp, in its order)
+    against the present, so a remembered token expires exactly when it would have. The
+    LRU belongs to one key ring: keys that change make a new KeyRing, whose tokens start
+    unremembered. Whether the token's session is still live and its user still there is
+    not a property of the token: the caller asks the database on every request."""
+
+    def __init__(self, keys: KeyRing, size: int = REMEMBERED_TOKENS) -> None:
+        self.keys = keys
+        self._verified = functools.lru_cache(maxsize=size)(self._verify)
+
+    def _verify(self, token: str) -> tuple[dict[str, Any], Claims]:
+        return _verified_payload(token, self.keys)
+
+    def decode(self, token: str) -> Claims:
+        """The token's claims, as `decode_token` gives them; raises TokenExpired or TokenInvalid."""
+        payload, claims = self._verified(token)
+        try:
+            # PyJWT's own claim checks, which decode runs after the signature: no public
+            # name yet (PyJWT 2.x; tests/test_verified_tokens.py holds a hit to a decode).
+            _PYJWT._validate_claims(payload, _PYJWT.options, audience=self.keys.audience,
+                                    issuer=self.keys.issuer)
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired() from None
+        except jwt.InvalidTokenError:
+            raise TokenInvalid() from None
+        return claims
+
+    def __len__(self) -> int:
+        """How many tokens are remembered."""
+        return self._verified.cache_info().currsize
+
+    def forget(self) -> None:
+        self._verified.cache_clear()

@@ -1,10 +1,9 @@
 """/.well-known/jwks.json: the public keys that verify tokens, for other services. No token."""
 from __future__ import annotations
 
-import json
-
 import falcon
 
+from widgetapi import media
 from widgetapi.keys import JWKS_MAX_AGE_SECONDS, KeyRing
 
 
@@ -15,7 +14,7 @@ class PublicKeys:
     auth_required = False
 
     def __init__(self, keys: KeyRing) -> None:
-        self._body = json.dumps(keys.jwks).encode() if keys.jwks is not None else None
+        self._body = media.dumps(keys.jwks) if keys.jwks is not None else None
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self._body is None:
