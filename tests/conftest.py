@@ -22,6 +22,7 @@ import falcon
 import jwt
 import pytest
 import webtest
+from smtp_server import Certificates, Inbox, SmtpServer, make_certificates, smtp_server
 from tcp_proxy import TcpProxy
 
 from widgetapi import operations
@@ -30,6 +31,7 @@ from widgetapi.config import Config
 from widgetapi.db import close_database, database, open_database
 from widgetapi.keys import write_key_pair
 from widgetapi.models import MODELS, Session, User
+from widgetapi.sender import stop_all as stop_mail_senders
 from widgetapi.spec import load_spec
 
 TEST_DATABASE_URL = os.environ.get("WIDGETAPI_TEST_DATABASE_URL", "").strip()
@@ -76,6 +78,25 @@ def postgresql_database() -> Iterator[str | None]:
         close_database()
     if created:
         pgadmin.drop_database(TEST_DATABASE_URL)
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A throwaway CA and the test SMTP server's certificate (tests/smtp_server.py)."""
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    """What the test SMTP server receives (and how it misbehaves)."""
+    return Inbox()
+
+
+@pytest.fixture
+def smtp(certificates: Certificates, inbox: Inbox) -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd: STARTTLS required, AUTH) for the test."""
+    with smtp_server(certificates, inbox=inbox) as server:
+        yield server
 
 
 @pytest.fixture
@@ -141,6 +162,7 @@ def app(config: Config) -> Iterator[falcon.App]:
     drop_tables()
     operations.init_db()
     yield application
+    stop_mail_senders()  # the app's outbox sender, started by its first request
     open_database(config.database_url)  # again: the test may have bound the models elsewhere
     drop_tables()
     close_database()

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from widgetapi import __version__, keys, operations
+from widgetapi import __version__, keys, mail, operations, sender
 from widgetapi.config import INSECURE_DEV_KEY, JWT_ALGORITHMS, Config, ConfigError
 from widgetapi.db import describe_database
 from widgetapi.logs import configure_logging
@@ -42,8 +42,17 @@ ENVIRONMENT = {
     "DATABASE_POOL_SIZE": "database connections per process (default: 5; serve sets --threads + 1)",
     "LOG_FORMAT": "text or json, one object a line (default: text)",
     "METRICS_ENABLED": "true to serve GET /metrics for Prometheus (default: false)",
+    "MAIL_URL": "smtp://user:password@host:587 (STARTTLS), smtps://user:password@host:465, "
+                "smtp://host:25?starttls=off or log (default: log; production: none, so no password reset)",
+    "MAIL_FROM": "the sender address of every mail (default: widgetapi@localhost; production: required)",
+    "MAIL_TIMEOUT_SECONDS": "how long to wait for the SMTP server at each step (default: 30)",
+    "SSL_CERT_FILE": "a CA certificate (PEM) the SMTP server's may chain to, besides the system's "
+                     "(default: none)",
+    "PASSWORD_RESET_URL": "the front end's reset page, with {token} where the token goes (default: none)",
+    "PASSWORD_RESET_EXPIRE_SECONDS": "how long a password reset token works (default: 1800)",
     "WIDGETAPI_ADMIN_PASSWORD": "the new administrator's password (default: asked on the terminal)",
 }
+MAIL = ("WIDGETAPI_ENV", "MAIL_URL", "MAIL_FROM", "MAIL_TIMEOUT_SECONDS", "SSL_CERT_FILE")
 DATABASE_ONLY = ("WIDGETAPI_ENV", "DATABASE_URL")
 SERVER = tuple(name for name in ENVIRONMENT if name != "WIDGETAPI_ADMIN_PASSWORD")
 
@@ -94,6 +103,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     command("purge-tokens", "remove the sessions of tokens that have expired", DATABASE_ONLY,
             "Removes the sessions (and logouts) of tokens that have expired anyway (each server "
             "process also does it in the background); for a schedule, e.g. hourly from cron.")
+
+    test_mail = command("send-test-mail", "send one mail through MAIL_URL now, to check the settings", MAIL,
+                        "Sends one mail to ADDRESS through MAIL_URL at once (not through the outbox; the "
+                        "database is not used) and prints one line: accepted, or the SMTP error (exit 2).")
+    test_mail.add_argument("address", help="where to send the test mail")
 
     gen_key = commands.add_parser(
         "gen-key", help="print a new SECRET_KEY, or write a new Ed25519 key pair for EdDSA",
@@ -180,7 +194,11 @@ def serve(config: Config, args: argparse.Namespace) -> int:
         print(f"No administrator yet, so nobody can write widgets: run `{launcher()} create-admin EMAIL`",
               flush=True)
     signal.signal(signal.SIGTERM, _stop)
-    server.run()  # until Ctrl-C or SIGTERM: waitress then closes its sockets and returns
+    sender.start_all()  # the outbox's, before any request: mail queued earlier goes out now
+    try:
+        server.run()  # until Ctrl-C or SIGTERM: waitress then closes its sockets and returns
+    finally:
+        sender.stop_all()
     print("widgetapi: stopped", file=sys.stderr, flush=True)
     return 0
 
@@ -268,8 +286,19 @@ def gen_key(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def send_test_mail(config: Config, args: argparse.Namespace) -> int:
+    if config.mail_url is None:
+        raise operations.OperationFailed("MAIL_URL is not set: there is no mail server to send through")
+    try:
+        print(mail.send_test_mail(mail.parse_mail_url(config.mail_url), config.mail_from, args.address,
+                                  config.mail_timeout_seconds, config.ssl_cert_file))
+    except mail.DeliveryFailed as error:
+        raise operations.OperationFailed(str(error)) from None
+    return 0
+
+
 COMMANDS = {"serve": serve, "init-db": init_db, "create-admin": create_admin, "seed": seed,
-            "purge-tokens": purge_tokens, "gen-key": gen_key}
+            "purge-tokens": purge_tokens, "gen-key": gen_key, "send-test-mail": send_test_mail}
 
 if __name__ == "__main__":
     raise SystemExit(main())

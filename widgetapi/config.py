@@ -89,6 +89,22 @@ class Config:
     jwt_previous_public_key_files: tuple[str, ...] = ()
     token_issuer: str = "widgetapi"
     token_audience: str = "widgetapi"
+    # Mail (widgetapi/mail.py, widgetapi/outbox.py): where mail goes (`log`, an smtp:// or
+    # smtps:// URL; None: no mail, so no password reset), its sender, and how long to wait
+    # on the SMTP server per step. SSL_CERT_FILE: a CA trusted besides the system's.
+    mail_url: str | None = "log"
+    mail_from: str = "widgetapi@localhost"
+    mail_timeout_seconds: int = 30
+    ssl_cert_file: str | None = None
+    # Not from the environment: the first retry's delay (doubling, up to an hour) and how
+    # long an idle sender sleeps at most (it wakes sooner for mail this process queues, and
+    # when the next retry or an expired claim is due).
+    mail_retry_seconds: float = 30.0
+    mail_poll_seconds: float = 30.0
+    # Password reset (widgetapi/recovery.py): the front end's page with `{token}`, and how
+    # long a reset token works.
+    password_reset_url: str | None = None
+    password_reset_expire_seconds: int = 1800
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -117,7 +133,49 @@ class Config:
             password_hash_concurrency=_whole_number(
                 environ, "PASSWORD_HASH_CONCURRENCY", _THROTTLE_DEFAULTS, 1, 1000),
             max_books_per_user=_whole_number(environ, "MAX_BOOKS_PER_USER", _BOOK_DEFAULTS, 0, 10**7),
+            **_mail_settings(env, environ),
         )
+
+
+_MAIL_DEFAULTS = {"MAIL_TIMEOUT_SECONDS": 30, "PASSWORD_RESET_EXPIRE_SECONDS": 1800}
+
+
+def _mail_settings(env: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """MAIL_URL (checked by mail.parse_mail_url), MAIL_FROM, PASSWORD_RESET_URL and the rest."""
+    from widgetapi.mail import parse_mail_url  # no widgetapi imports at mail.py's top: no cycle
+
+    url = environ.get("MAIL_URL", "").strip() or ("log" if env != "production" else None)
+    if url is not None:
+        try:
+            parse_mail_url(url)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    if env == "production" and url == "log":
+        raise ConfigError("MAIL_URL=log writes every mail, reset tokens included, to the log, which "
+                          "production refuses: set MAIL_URL to your SMTP server (smtp://user:password@host:587)")
+    sender = environ.get("MAIL_FROM", "").strip()
+    if env == "production" and url is not None and not sender:
+        raise ConfigError("MAIL_FROM must be set in production with MAIL_URL: the address mail is sent from")
+    if sender and not _plausible_address(sender):
+        raise ConfigError(f"MAIL_FROM must be an email address such as widgetapi@example.com, not {sender!r}")
+    reset_url = environ.get("PASSWORD_RESET_URL", "").strip() or None
+    if reset_url and ("{token}" not in reset_url or not reset_url.startswith(("http://", "https://"))):
+        raise ConfigError("PASSWORD_RESET_URL must be an http or https URL with {token} where the reset "
+                          f"token goes, not {reset_url!r}")
+    return {
+        "mail_url": url,
+        "mail_from": sender or Config.mail_from,
+        "mail_timeout_seconds": _whole_number(environ, "MAIL_TIMEOUT_SECONDS", _MAIL_DEFAULTS, 1, 600),
+        "ssl_cert_file": environ.get("SSL_CERT_FILE", "").strip() or None,
+        "password_reset_url": reset_url,
+        "password_reset_expire_seconds": _whole_number(
+            environ, "PASSWORD_RESET_EXPIRE_SECONDS", _MAIL_DEFAULTS, 60, 7 * 24 * 3600),
+    }
+
+
+def _plausible_address(value: str) -> bool:
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and domain) and not any(c.isspace() or ord(c) < 32 for c in value)
 
 
 def _list(value: str) -> tuple[str, ...]:
