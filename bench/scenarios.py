@@ -54,7 +54,7 @@ SETTINGS = (
     "CORS_ALLOW_ORIGINS", "DATABASE_POOL_SIZE", "TRUSTED_PROXIES", "LOGIN_MAX_FAILURES",
     "AUTH_RATE_PER_MINUTE", "PASSWORD_HASH_CONCURRENCY", "SECRET_KEY_PREVIOUS", "JWT_ALGORITHM",
     "JWT_PRIVATE_KEY_FILE", "JWT_PREVIOUS_PUBLIC_KEY_FILES", "TOKEN_ISSUER", "TOKEN_AUDIENCE",
-    "LOG_FORMAT", "METRICS_ENABLED", "MAX_BOOKS_PER_USER", "PYTHONPATH",
+    "LOG_FORMAT", "METRICS_ENABLED", "MAX_BOOKS_PER_USER", "ALLOWED_HOSTS", "PYTHONPATH",
 )
 
 
@@ -102,7 +102,8 @@ def selected(only: list[str] | None) -> tuple[str, ...]:
 
 def server_environment(database_url: str, source: Path | None, secret_key: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if name not in SETTINGS}
-    env.update(WIDGETAPI_ENV="production", DATABASE_URL=database_url, SECRET_KEY=secret_key,
+    env.update(WIDGETAPI_ENV="production", ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=database_url,
+               SECRET_KEY=secret_key,
                BCRYPT_LOG_ROUNDS="12", TOKEN_EXPIRE_SECONDS=str(TOKEN_LIFETIME),
                AUTH_RATE_PER_MINUTE=UNTHROTTLED, LOGIN_MAX_FAILURES=UNTHROTTLED)
     if source is not None:

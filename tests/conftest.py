@@ -22,14 +22,16 @@ import falcon
 import jwt
 import pytest
 import webtest
+from smtp_server import Certificates, Inbox, SmtpServer, make_certificates, smtp_server
 from tcp_proxy import TcpProxy
 
-from widgetapi import operations
+from widgetapi import operations, throttle
 from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import close_database, database, open_database
 from widgetapi.keys import write_key_pair
 from widgetapi.models import MODELS, Session, User
+from widgetapi.sender import stop_all as stop_mail_senders
 from widgetapi.spec import load_spec
 
 TEST_DATABASE_URL = os.environ.get("WIDGETAPI_TEST_DATABASE_URL", "").strip()
@@ -78,6 +80,25 @@ def postgresql_database() -> Iterator[str | None]:
         pgadmin.drop_database(TEST_DATABASE_URL)
 
 
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A throwaway CA and the test SMTP server's certificate (tests/smtp_server.py)."""
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    """What the test SMTP server receives (and how it misbehaves)."""
+    return Inbox()
+
+
+@pytest.fixture
+def smtp(certificates: Certificates, inbox: Inbox) -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd: STARTTLS required, AUTH) for the test."""
+    with smtp_server(certificates, inbox=inbox) as server:
+        yield server
+
+
 @pytest.fixture
 def database_url(tmp_path, postgresql_database: str | None) -> str:
     return postgresql_database or TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'test.db'}"
@@ -88,6 +109,20 @@ def database_url(tmp_path, postgresql_database: str | None) -> str:
 GENEROUS_RATE, GENEROUS_FAILURES = 100_000, 10_000
 # The same for `widgetapi serve` and other servers started from the environment.
 GENEROUS_THROTTLE_ENV = {"AUTH_RATE_PER_MINUTE": "100000", "LOGIN_MAX_FAILURES": "10000"}
+# The suite's tokens live long enough that no test depends on how fast the machine is (a
+# loaded machine took 5.6 s for two `init-db` runs, past `testing`'s default of 5 s); tests
+# of expiry make their tokens with the lifetime they need.
+TOKEN_SECONDS = 300
+
+
+@pytest.fixture
+def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The throttle's clock (in this process), stopped in the middle of the current minute:
+    a test's requests all count in one minute of AUTH_RATE_PER_MINUTE, and a lockout lasts
+    the whole test, however slow the machine."""
+    stopped = throttle.utcnow().replace(second=30, microsecond=0)
+    monkeypatch.setattr(throttle, "utcnow", lambda: stopped)
+    return stopped
 
 
 @pytest.fixture
@@ -103,7 +138,7 @@ def proxy(database_url: str) -> Iterator[TcpProxy]:
 @pytest.fixture
 def config(database_url: str) -> Config:
     return Config(env="testing", database_url=database_url, secret_key=SECRET_KEY,
-                  token_expire_seconds=5, bcrypt_log_rounds=4,
+                  token_expire_seconds=TOKEN_SECONDS, bcrypt_log_rounds=4,
                   auth_rate_per_minute=GENEROUS_RATE, login_max_failures=GENEROUS_FAILURES)
 
 
@@ -141,6 +176,7 @@ def app(config: Config) -> Iterator[falcon.App]:
     drop_tables()
     operations.init_db()
     yield application
+    stop_mail_senders()  # the app's outbox sender, started by its first request
     open_database(config.database_url)  # again: the test may have bound the models elsewhere
     drop_tables()
     close_database()

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -21,7 +22,9 @@ from urllib.parse import urlsplit
 import falcon
 from waitress.server import create_server
 
-STARTUP_SECONDS = 30
+# Generous: a slow, busy machine must not fail a test by starting a server slowly (it costs
+# nothing when the server is quick).
+STARTUP_SECONDS = 90
 STOP_SECONDS = 15
 
 
@@ -33,11 +36,17 @@ class Reply:
 
 
 def request(base_url: str, method: str, path: str, body: Mapping[str, Any] | None = None,
-            headers: Mapping[str, str] | None = None, timeout: float = 60) -> Reply:
-    """One HTTP request on a fresh connection; the body goes as JSON, the reply is parsed
-    as JSON when it has a body."""
+            headers: Mapping[str, str] | None = None, timeout: float = 60, source: str | None = None,
+            tls: ssl.SSLContext | None = None) -> Reply:
+    """One HTTP request on a fresh connection (https with `tls`, from the local address
+    `source` if given); the body goes as JSON, the reply is parsed as JSON when it has a
+    body that is JSON (else it is the text)."""
     parts = urlsplit(base_url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    host, bind = parts.hostname or "127.0.0.1", (source, 0) if source else None
+    connection = (http.client.HTTPSConnection(host, parts.port, timeout=timeout, source_address=bind,
+                                              context=tls)
+                  if parts.scheme == "https" else
+                  http.client.HTTPConnection(host, parts.port, timeout=timeout, source_address=bind))
     try:
         all_headers = dict(headers or {})
         payload = None
@@ -47,10 +56,17 @@ def request(base_url: str, method: str, path: str, body: Mapping[str, Any] | Non
         connection.request(method, parts.path.rstrip("/") + path, body=payload, headers=all_headers)
         response = connection.getresponse()
         raw = response.read()
-        return Reply(response.status, json.loads(raw) if raw else None,
-                     {name.lower(): value for name, value in response.getheaders()})
+        received = {name.lower(): value for name, value in response.getheaders()}
+        return Reply(response.status, _parsed(raw), received)
     finally:
         connection.close()
+
+
+def _parsed(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:  # an HTML page, the spec's YAML, ...
+        return raw.decode(errors="replace")
 
 
 def free_port() -> int:
@@ -156,7 +172,7 @@ def gunicorn(port: int, workers: int = 2) -> list[str]:
 def waitress_serve(port: int) -> list[str]:
     """The README's command for Windows (it runs anywhere)."""
     return [sys.executable, "-m", "waitress", "--threads=4", f"--listen=127.0.0.1:{port}",
-            "widgetapi.wsgi:app"]
+            "--no-clear-untrusted-proxy-headers", "widgetapi.wsgi:app"]
 
 
 def race(attempts: Sequence[Callable[[], Reply]]) -> list[Reply]:

@@ -220,6 +220,8 @@ def test_seed_with_a_negative_count(cli, admin_headers):
     ({"SECRET_KEY": SECRET_KEY, "TOKEN_EXPIRE_SECONDS": "-60"}, "TOKEN_EXPIRE_SECONDS"),
     ({"SECRET_KEY": SECRET_KEY, "TOKEN_EXPIRE_SECONDS": "1.5"}, "TOKEN_EXPIRE_SECONDS"),
     ({"SECRET_KEY": SECRET_KEY, "WIDGETAPI_ENV": "staging"}, "WIDGETAPI_ENV"),
+    ({"SECRET_KEY": SECRET_KEY}, "ALLOWED_HOSTS"),
+    ({"SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": "https://api.example.com"}, "ALLOWED_HOSTS"),
 ])
 def test_serve_refuses_a_bad_production_configuration(tmp_path, settings, mentions):
     env = {"WIDGETAPI_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", **settings}
@@ -332,23 +334,58 @@ def test_version(tmp_path):
     assert (result.returncode, result.stdout.strip()) == (0, f"widgetapi {version('widgetapi')}")
 
 
+class RecordingEnvironment(dict):
+    """An environment that remembers every name read from it."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, name, default=None):
+        self.read.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name):
+        self.read.add(name)
+        return super().__getitem__(name)
+
+    def __contains__(self, name):
+        self.read.add(name)
+        return super().__contains__(name)
+
+
+def variables_the_configuration_reads() -> set[str]:
+    """Every variable Config.from_env looks at (each command but gen-key reads them all)."""
+    from widgetapi.config import Config
+
+    environ = RecordingEnvironment({"WIDGETAPI_ENV": "testing"})
+    Config.from_env(environ)
+    assert {"DATABASE_URL", "TRUSTED_PROXIES", "ALLOWED_HOSTS", "LOGIN_MAX_FAILURES"} <= environ.read
+    return environ.read
+
+
 @pytest.mark.parametrize(("command", "options", "variables"), [
-    ("serve", {"--host": "127.0.0.1", "--port": "8000", "--threads": "4"},
-     ("DATABASE_URL", "WIDGETAPI_ENV", "SECRET_KEY", "LOG_FORMAT", "METRICS_ENABLED", "DATABASE_POOL_SIZE")),
-    ("init-db", {}, ("DATABASE_URL", "WIDGETAPI_ENV")),
-    ("create-admin", {}, ("DATABASE_URL", "WIDGETAPI_ADMIN_PASSWORD", "BCRYPT_LOG_ROUNDS")),
-    ("seed", {"--count": "10"}, ("DATABASE_URL",)),
-    ("purge-tokens", {}, ("DATABASE_URL",)),
-    ("gen-key", {"--algorithm": "HS256", "--private-key": "jwt-ed25519.pem"}, ()),
+    ("serve", {"--host": "127.0.0.1", "--port": "8000", "--threads": "4"}, ()),
+    ("init-db", {}, ()),
+    ("create-admin", {}, ("WIDGETAPI_ADMIN_PASSWORD",)),
+    ("seed", {"--count": "10"}, ()),
+    ("purge-tokens", {}, ()),
+    ("gen-key", {"--algorithm": "HS256", "--private-key": "jwt-ed25519.pem"}, None),
 ])
 def test_help_describes_options_defaults_and_environment(tmp_path, command, options, variables):
+    """Each option with its default, and every variable the command reads: the whole
+    configuration (all that Config.from_env reads) and the command's own."""
+    if variables is not None:
+        variables = (*sorted(variables_the_configuration_reads()), *variables)
     result = run([*widgetapi_command(), command, "--help"], {}, tmp_path)
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
     for option, default in options.items():
         assert re.search(rf"{option} \S+ \w.* \(default: {re.escape(default)}\)", text), (option, text)
     environment_part = text.split("environment variables read:", 1)[1]
-    for variable in variables:
+    if variables is None:
+        assert environment_part.strip() == "none", text
+    for variable in variables or ():
         assert f" {variable} " in f" {environment_part}", (variable, text)
 
 
@@ -454,14 +491,55 @@ def test_a_port_in_use_is_one_line_and_no_banner(tmp_path):
         "(is another server using it? choose another with --port)"]
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_stops_the_server_quietly(tmp_path, stop):
+@pytest.mark.parametrize(("host", "why"), [
+    ("nohost.invalid", "no such host or address"),
+    ("999.1.2.3", "no such host or address"),
+    ("192.0.2.1", "not an address of this machine"),  # TEST-NET-1: nobody's address
+])
+def test_a_host_it_cannot_listen_on_is_one_line_naming_the_host(tmp_path, host, why):
     env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
            "SECRET_KEY": SECRET_KEY}
     port = free_port()
+    result = run([*widgetapi_command(), "serve", "--host", host, "--port", str(port)], env, tmp_path)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"widgetapi: cannot listen on {host}: ") and why in line, line
+    assert str(port) not in line and "--port" not in line  # the host is wrong, not the port
+
+
+def test_init_db_checks_the_whole_configuration_keys_included(tmp_path):
+    """As its --help says: what would stop the server stops init-db, before it touches the
+    database."""
+    database = tmp_path / "x.db"
+    for settings, mentions in [
+        ({"JWT_ALGORITHM": "EdDSA", "JWT_PRIVATE_KEY_FILE": str(tmp_path / "missing.pem")},
+         "JWT_PRIVATE_KEY_FILE"),
+        ({"WIDGETAPI_ENV": "production", "SECRET_KEY": "Fq7-wX2zLp9_Rt4mVb8kNc3hJs6yGd5e"}, "ALLOWED_HOSTS"),
+    ]:
+        env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{database}", **settings}
+        result = run([*widgetapi_command(), "init-db"], env, tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        (line,) = result.stderr.splitlines()
+        assert mentions in line
+        assert not database.exists()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sigint", ["inherited", "ignored"], ids=["foreground", "background job"])
+def test_ctrl_c_stops_the_server_quietly(tmp_path, stop, sigint):
+    """Also when started as a shell's background job (`widgetapi serve &`), which starts
+    it with SIGINT ignored: serve installs its own handler."""
+    env = {"WIDGETAPI_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+           "SECRET_KEY": SECRET_KEY}
+    port = free_port()
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     process = subprocess.Popen([*widgetapi_command(), "serve", "--port", str(port)],
                                env=environment(env, OWN_VARIABLES), cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ignore_sigint if sigint == "ignored" else None)
     try:
         assert wait_until_healthy(f"http://127.0.0.1:{port}", process)
         process.send_signal(stop)
@@ -565,4 +643,5 @@ def test_what_gen_key_prints_is_strong_enough_for_production(tmp_path):
         result = run([*widgetapi_command(), "gen-key"], {}, tmp_path)
         assert result.returncode == 0
         key = result.stdout.strip()
-        assert Config.from_env({"WIDGETAPI_ENV": "production", "SECRET_KEY": key}).secret_key == key
+        assert Config.from_env({"WIDGETAPI_ENV": "production", "ALLOWED_HOSTS": "api.example.com",
+                                "SECRET_KEY": key}).secret_key == key

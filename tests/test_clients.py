@@ -115,3 +115,16 @@ def test_trusted_proxies_must_be_addresses_or_ranges() -> None:
         "10.0.0.1", "172.16.0.0/12", "::1")
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
         Config.from_env({"TRUSTED_PROXIES": "10.0.0.1,proxy.example.com"})
+
+
+
+@pytest.mark.parametrize("peer", ["", "localhost"])
+def test_a_unix_socket_peer_is_127_0_0_1(app: falcon.App, config: Config, peer: str) -> None:
+    """gunicorn gives a unix socket's peer as '' and waitress as 'localhost': both are this
+    machine, so TRUSTED_PROXIES=127.0.0.1 trusts the proxy on the other end of the socket."""
+    app.add_route("/test/client", Echo())
+    assert client_seen(webtest.TestApp(app), peer, FORWARDED)["address"] == "127.0.0.1"
+    proxied = create_app(replace(config, trusted_proxies=("127.0.0.1",)))
+    proxied.add_route("/test/client", Echo())
+    assert client_seen(webtest.TestApp(proxied), peer, FORWARDED) == {
+        "address": "198.51.100.23", "prefix": "https://api.example.com"}

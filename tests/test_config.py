@@ -13,7 +13,8 @@ OTHER_STRONG = "0123456789-other-strong-secret-key-for-tests"
 
 
 def production(**settings: str) -> dict[str, str]:
-    return {"WIDGETAPI_ENV": "production", "SECRET_KEY": STRONG, **settings}
+    return {"WIDGETAPI_ENV": "production", "SECRET_KEY": STRONG, "ALLOWED_HOSTS": "api.example.com",
+            **settings}
 
 
 def test_defaults() -> None:
@@ -44,7 +45,7 @@ def test_eddsa_is_chosen_whatever_the_case(value: str) -> None:
 
 def test_eddsa_in_production_needs_no_secret_key() -> None:
     config = Config.from_env({"WIDGETAPI_ENV": "production", "JWT_ALGORITHM": "EdDSA",
-                              "JWT_PRIVATE_KEY_FILE": "/keys/jwt.pem"})
+                              "JWT_PRIVATE_KEY_FILE": "/keys/jwt.pem", "ALLOWED_HOSTS": "api.example.com"})
     assert config.jwt_algorithm == "EdDSA"
 
 

@@ -237,7 +237,8 @@ def test_gen_key_prints_a_secret_production_accepts(app: falcon.App, config: Con
     assert "SECRET_KEY" in result.stderr
     assert run([widgetapi_command(), "gen-key"], {}, tmp_path).stdout.strip() != secret
 
-    env = {**serve_env(config.database_url, SECRET_KEY=secret), "WIDGETAPI_ENV": "production"}
+    env = {**serve_env(config.database_url, SECRET_KEY=secret), "WIDGETAPI_ENV": "production",
+           "ALLOWED_HOSTS": "127.0.0.1"}
     with server_process(widgetapi_serve, env, tmp_path, unset=OWN_VARIABLES) as server:
         reply = request(server.url, "POST", "/api/v1/auth/register",
                         {"email": "alice@example.com", "password": PASSWORD})
@@ -294,8 +295,8 @@ def test_gen_key_never_overwrites(tmp_path: Path) -> None:
 def refusals(tmp_path: Path) -> list[tuple[dict[str, str], str]]:
     bad = unusable_files(tmp_path)
     private, _ = key_pair(tmp_path, "good")
-    production = {"WIDGETAPI_ENV": "production", "SECRET_KEY": SECRET_KEY}
-    eddsa = {"WIDGETAPI_ENV": "production", "JWT_ALGORITHM": "EdDSA"}
+    production = {"WIDGETAPI_ENV": "production", "ALLOWED_HOSTS": "127.0.0.1", "SECRET_KEY": SECRET_KEY}
+    eddsa = {"WIDGETAPI_ENV": "production", "ALLOWED_HOSTS": "127.0.0.1", "JWT_ALGORITHM": "EdDSA"}
     return [
         ({**production, "SECRET_KEY": "insecure-development-key-do-not-use-in-production"}, "SECRET_KEY"),
         ({**production, "SECRET_KEY": "short"}, "SECRET_KEY"),

@@ -79,12 +79,16 @@ def test_one_text_line_per_request(testapp: webtest.TestApp, user_headers: dict[
     lines = access_lines(capsys.readouterr().err)
     assert [(line.group(1), line.group(3)) for line in lines] == [("INFO", "req-1"), ("INFO", "req-2")]
     first = lines[0].group(4)
-    assert re.fullmatch(rf"GET /api/v1/widgets/{{name}} 404 \d+\.\dms user={public_id}", first), first
+    assert re.fullmatch(rf"GET /api/v1/widgets/{{name}} 404 \d+\.\dms client=127\.0\.0\.1 user={public_id}",
+                        first), first
     # the route template, never the path as sent; no user without a token
-    assert re.fullmatch(r"GET \(no route\) 404 \d+\.\dms", lines[1].group(4)), lines[1].group(4)
+    second = lines[1].group(4)
+    assert re.fullmatch(r"GET \(no route\) 404 \d+\.\dms client=127\.0\.0\.1", second), second
 
 
-def test_json_lines(config: Config, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_lines(app: falcon.App, config: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    """One JSON object for the request's line (`app` made the tables: the mail sender that the
+    first request starts has nothing to say about them)."""
     testapp = webtest.TestApp(create_app(dataclasses.replace(config, log_format="json")))
     try:
         capsys.readouterr()
@@ -98,7 +102,7 @@ def test_json_lines(config: Config, capsys: pytest.CaptureFixture[str]) -> None:
     assert isinstance(entry.pop("duration_ms"), float)
     assert entry == {"level": "INFO", "logger": "widgetapi.access", "request_id": "json-1",
                      "message": entry["message"], "method": "GET", "route": "/api/v1", "status": 200,
-                     "user": None}
+                     "client": "127.0.0.1", "user": None}
 
 
 def test_an_error_logged_for_a_request_carries_its_id(app: falcon.App, testapp: webtest.TestApp,
@@ -265,7 +269,8 @@ def test_an_access_line_written_directly_has_the_bytes_logging_writes(
     first = written["directly"].splitlines()[0]
     if log_format == "text":
         assert re.fullmatch(r"2025-12-06T05:46:41\.000Z INFO widgetapi\.access \[r-1\] "
-                            r"GET /api/v1/auth/user 200 0\.0ms user=[0-9a-f-]{36}", first), first
+                            r"GET /api/v1/auth/user 200 0\.0ms client=127\.0\.0\.1 user=[0-9a-f-]{36}",
+                            first), first
     else:
         assert json.loads(first)["time"] == "2025-12-06T05:46:41.000Z"
 

@@ -158,7 +158,8 @@ def test_counts_add_up_across_gunicorn_workers(gunicorn_with_metrics: str, tmp_p
 
 
 @pytest.mark.parametrize("limit", ["login_max_failures", "auth_rate_per_minute"])
-def test_throttled_logins_are_counted(app: falcon.App, config: Config, limit: str) -> None:
+def test_throttled_logins_are_counted(app: falcon.App, config: Config, throttle_clock: object,
+                                      limit: str) -> None:
     limits: dict[str, Any] = {limit: 2}
     testapp = webtest.TestApp(create_app(dataclasses.replace(config, **limits)))
     before = scrape(testapp)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import on_postgresql
 
 ROOT = Path(__file__).resolve().parent.parent
 # Build from a copy so that a build/ left over in the checkout cannot slip stale files
@@ -71,3 +73,40 @@ def test_installed_package_reads_its_own_spec(wheel: Path, tmp_path: Path):
     assert probe["spec"] == yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
     assert probe["served"] == (ROOT / "openapi.yaml").read_text(encoding="utf-8")
     assert probe["yaml"] is False
+
+
+def readme_install_blocks() -> list[str]:
+    """The shell blocks of the README's "2. Install" step."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### 2. Install", 1)[1].split("\n### ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(blocks) == 2, "the README installs from the checkout or from a wheel"
+    return [str(block) for block in blocks]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(on_postgresql(), reason="no database involved: runs once, in the SQLite run")
+@pytest.mark.parametrize("block", [0, 1], ids=["from the checkout", "from a wheel"])
+def test_the_readme_install_step_works_as_printed(tmp_path: Path, block: int) -> None:
+    """Each way the README installs widgetapi, run as printed in a copy of the checkout (with
+    the environment in the test's directory instead of /opt/widgetapi): the command works,
+    from anywhere, with the PostgreSQL driver."""
+    source, environment = tmp_path / "checkout", tmp_path / "opt-widgetapi"
+    shutil.copytree(ROOT, source, ignore=NOT_SOURCES)
+    script = readme_install_blocks()[block].replace("/opt/widgetapi", str(environment))
+    env = {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=source, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shutil.rmtree(source)  # what is installed must not need the checkout
+    probe = subprocess.run([str(environment / "bin" / "python"), "-c",
+                            "import psycopg, widgetapi; print(widgetapi.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    assert Path(probe.stdout.strip()).is_relative_to(environment)
+    database = tmp_path / "installed.db"
+    init = subprocess.run([str(environment / "bin" / "widgetapi"), "init-db"], cwd=tmp_path,
+                          env={**env, "WIDGETAPI_ENV": "development", "DATABASE_URL": f"sqlite:///{database}"},
+                          capture_output=True, text=True, timeout=120)
+    assert init.returncode == 0, init.stderr
+    assert str(database) in init.stdout

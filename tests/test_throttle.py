@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -31,11 +31,12 @@ HERE = {"REMOTE_ADDR": "203.0.113.7"}
 ELSEWHERE = {"REMOTE_ADDR": "198.51.100.9"}
 
 
-def fresh_minute() -> None:
-    """Wait for a new minute when this one is nearly over, so that a test's requests are
-    counted in one minute (the per-address count is per minute)."""
+def fresh_minute(needed: float = 20) -> None:
+    """Wait for a new minute when fewer than `needed` seconds of this one are left, so that a
+    test's requests to real servers are counted in one minute (the per-address count is per
+    minute; in this process, `throttle_clock` stops the throttle's clock instead)."""
     left = 60 - time.time() % 60
-    if left < 8:
+    if left < needed:
         time.sleep(left + 0.1)
 
 
@@ -45,9 +46,9 @@ def strict_config(config: Config) -> Config:
 
 
 @pytest.fixture
-def strict(app: falcon.App, strict_config: Config) -> webtest.TestApp:
-    """The app with the contract's default limits (the tables come from `app`)."""
-    fresh_minute()
+def strict(app: falcon.App, strict_config: Config, throttle_clock: datetime) -> webtest.TestApp:
+    """The app with the contract's default limits (the tables come from `app`), its
+    throttle's clock stopped."""
     return webtest.TestApp(create_app(strict_config))
 
 

@@ -18,15 +18,19 @@ from widgetapi.media import json_handler
 from widgetapi.metrics import Metrics, MetricsEndpoint
 from widgetapi.passwords import limit_hashing
 from widgetapi.purge import OpportunisticPurge
+from widgetapi.recovery import KIND as PASSWORD_RESET_MAIL
+from widgetapi.recovery import purge_old, reset_mail
 from widgetapi.resources.account import CurrentUser, Password
 from widgetapi.resources.auth import Login, Logout, LogoutEverywhere, Registration
 from widgetapi.resources.books import BookId, Books, UserBooks
 from widgetapi.resources.keys import PublicKeys
+from widgetapi.resources.recovery import PasswordResetConfirm, PasswordResetRequest, UserPasswordReset
 from widgetapi.resources.service import Health, Index, Spec
 from widgetapi.resources.sessions import Sessions
 from widgetapi.resources.ui import SwaggerUI, assets_directory
 from widgetapi.resources.users import Users
 from widgetapi.resources.widgets import Widgets
+from widgetapi.sender import MailSender, StartMailSender
 from widgetapi.spec import load_spec
 from widgetapi.validation import Validator
 
@@ -56,12 +60,15 @@ def create_app(config: Config) -> falcon.App:
     validator = Validator(load_spec())
     limit_hashing(config.hash_concurrency, config.hash_waiting)
 
+    sender = mail_sender(config)
     middleware: list[Any] = [
-        ClientMiddleware(config.trusted_proxies),
+        ClientMiddleware(config.trusted_proxies, config.allowed_hosts),
         OpportunisticPurge(config.purge_interval_seconds),
         ConnectionPerRequest(db),
         Authentication(keys),
     ]
+    if sender is not None:
+        middleware.append(StartMailSender(sender))
     if config.cors_allow_origins:
         middleware.insert(0, CORS(config.cors_allow_origins))
     if config.metrics_enabled:
@@ -75,6 +82,8 @@ def create_app(config: Config) -> falcon.App:
     app.add_route(f"{API}/auth/login", Login(config, validator, keys))
     app.add_route(f"{API}/auth/user", CurrentUser(config, validator))
     app.add_route(f"{API}/auth/password", Password(config, validator, keys))
+    app.add_route(f"{API}/auth/password-reset", PasswordResetRequest(config, validator, sender))
+    app.add_route(f"{API}/auth/password-reset/confirm", PasswordResetConfirm(config, validator, keys, sender))
     app.add_route(f"{API}/auth/logout", Logout())
     app.add_route(f"{API}/auth/logout-all", LogoutEverywhere())
     sessions = Sessions(validator)
@@ -92,6 +101,7 @@ def create_app(config: Config) -> falcon.App:
     app.add_route(f"{API}/users", users)
     app.add_route(f"{API}/users/{{public_id}}", users, suffix="item")
     app.add_route(f"{API}/users/{{public_id}}/logout-all", users, suffix="logout_all")
+    app.add_route(f"{API}/users/{{public_id}}/password-reset", UserPasswordReset(sender))
     app.add_route(API, Index(API))
     app.add_route(f"{API}/health", Health())
     spec = Spec()
@@ -107,3 +117,10 @@ def create_app(config: Config) -> falcon.App:
     for exception, handler in ERROR_HANDLERS:
         app.add_error_handler(exception, handler)
     return app
+
+
+def mail_sender(config: Config) -> MailSender | None:
+    """The process's outbox sender, started by the server or the first request; None without MAIL_URL."""
+    if config.mail_url is None:
+        return None
+    return MailSender(config, {PASSWORD_RESET_MAIL: reset_mail(config)}, housekeeping=purge_old)

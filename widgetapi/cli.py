@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from widgetapi import __version__, keys, operations
+from widgetapi import __version__, keys, mail, operations, sender
 from widgetapi.config import INSECURE_DEV_KEY, JWT_ALGORITHMS, Config, ConfigError
 from widgetapi.db import describe_database
 from widgetapi.logs import configure_logging
@@ -42,10 +42,32 @@ ENVIRONMENT = {
     "DATABASE_POOL_SIZE": "database connections per process (default: 5; serve sets --threads + 1)",
     "LOG_FORMAT": "text or json, one object a line (default: text)",
     "METRICS_ENABLED": "true to serve GET /metrics for Prometheus (default: false)",
+    "PROMETHEUS_MULTIPROC_DIR": "where gunicorn's workers keep their metrics (default: none; "
+                                "widgetapi.gunicorn_conf sets one)",
+    "TRUSTED_PROXIES": "comma-separated addresses or CIDR ranges of reverse proxies whose "
+                       "X-Forwarded-For/-Proto/-Host are believed (default: none)",
+    "ALLOWED_HOSTS": "comma-separated host names or host:port the API answers for, .example.com for "
+                     "its subdomains; others get 400 (default: any; production: required)",
+    "LOGIN_MAX_FAILURES": "failed logins per email and client address before a lockout (default: 5)",
+    "AUTH_RATE_PER_MINUTE": "login, registration and password requests per client address a minute "
+                            "(default: 30)",
+    "PASSWORD_HASH_CONCURRENCY": "password hashes at once per process (default: half the threads, "
+                                 "at least 1)",
+    "MAX_BOOKS_PER_USER": "books one account may keep (default: 1000)",
+    "MAIL_URL": "smtp://user:password@host:587 (STARTTLS), smtps://user:password@host:465, "
+                "smtp://host:25?starttls=off or log (default: log; production: none, so no password reset)",
+    "MAIL_FROM": "the sender address of every mail (default: widgetapi@localhost; production: required)",
+    "MAIL_TIMEOUT_SECONDS": "how long to wait for the SMTP server at each step (default: 30)",
+    "SSL_CERT_FILE": "a CA certificate (PEM) the SMTP server's may chain to, besides the system's "
+                     "(default: none)",
+    "PASSWORD_RESET_URL": "the front end's reset page, with {token} where the token goes (default: none)",
+    "PASSWORD_RESET_EXPIRE_SECONDS": "how long a password reset token works (default: 1800)",
     "WIDGETAPI_ADMIN_PASSWORD": "the new administrator's password (default: asked on the terminal)",
 }
-DATABASE_ONLY = ("WIDGETAPI_ENV", "DATABASE_URL")
-SERVER = tuple(name for name in ENVIRONMENT if name != "WIDGETAPI_ADMIN_PASSWORD")
+MAIL = ("WIDGETAPI_ENV", "MAIL_URL", "MAIL_FROM", "MAIL_TIMEOUT_SECONDS", "SSL_CERT_FILE")
+# Every command but gen-key (and send-test-mail) reads the whole configuration and checks it
+# as the server would.
+CONFIGURATION = tuple(name for name in ENVIRONMENT if name != "WIDGETAPI_ADMIN_PASSWORD")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -56,13 +78,14 @@ def _environment(names: Sequence[str]) -> str:
     width = max(len(name) for name in names)
     lines = [f"  {name.ljust(width)}  {ENVIRONMENT[name]}" for name in names]
     return "environment variables read:\n" + "\n".join(lines) + (
-        "\n\nThe configuration is checked as a whole: in production every command needs SECRET_KEY.")
+        "\n\nThe configuration is checked as a whole, keys included: in production every command "
+        "needs SECRET_KEY (or the EdDSA key) and ALLOWED_HOSTS.")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="widgetapi", description="The widgetapi server and its tools.", formatter_class=_HelpFormatter,
-        epilog=f"Run `widgetapi COMMAND --help` for a command's options.\n\n{_environment(SERVER)}")
+        epilog=f"Run `widgetapi COMMAND --help` for a command's options.\n\n{_environment(CONFIGURATION)}")
     parser.add_argument("--version", action="version", version=f"widgetapi {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -70,7 +93,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         return commands.add_parser(name, help=summary, description=description or summary,
                                    formatter_class=_HelpFormatter, epilog=_environment(reads))
 
-    serve = command("serve", "create missing tables and serve the API with waitress", SERVER,
+    serve = command("serve", "create missing tables and serve the API with waitress", CONFIGURATION,
                     "Creates missing tables (as init-db does), then serves the API with waitress "
                     "until Ctrl-C or SIGTERM.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
@@ -78,22 +101,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serve.add_argument("--threads", type=int, default=4,
                        help="requests served at once; the database pool gets one connection more")
 
-    command("init-db", "create missing tables and bring older ones up to date", DATABASE_ONLY,
+    command("init-db", "create missing tables and bring older ones up to date", CONFIGURATION,
             "Creates missing tables and brings tables made by an earlier version up to date, keeping "
             "their data. Safe on a database in use, and to run again.")
 
     admin = command("create-admin", "create an administrator, or promote an existing user",
-                    (*DATABASE_ONLY, "BCRYPT_LOG_ROUNDS", "WIDGETAPI_ADMIN_PASSWORD"),
+                    (*CONFIGURATION, "WIDGETAPI_ADMIN_PASSWORD"),
                     "Creates the user as an administrator, the password coming from WIDGETAPI_ADMIN_PASSWORD "
                     "or a prompt; or promotes an existing user, whose password stays as it is.")
     admin.add_argument("email", help="the administrator's email address")
 
-    seed = command("seed", "add sample widgets owned by an administrator", DATABASE_ONLY)
+    seed = command("seed", "add sample widgets owned by an administrator", CONFIGURATION)
     seed.add_argument("--count", type=int, default=10, help="how many widgets to add")
 
-    command("purge-tokens", "remove the sessions of tokens that have expired", DATABASE_ONLY,
+    command("purge-tokens", "remove the sessions of tokens that have expired", CONFIGURATION,
             "Removes the sessions (and logouts) of tokens that have expired anyway (each server "
             "process also does it in the background); for a schedule, e.g. hourly from cron.")
+
+    test_mail = command("send-test-mail", "send one mail through MAIL_URL now, to check the settings", MAIL,
+                        "Sends one mail to ADDRESS through MAIL_URL at once (not through the outbox; the "
+                        "database is not used) and prints one line: accepted, or the SMTP error (exit 2).")
+    test_mail.add_argument("address", help="where to send the test mail")
 
     gen_key = commands.add_parser(
         "gen-key", help="print a new SECRET_KEY, or write a new Ed25519 key pair for EdDSA",
@@ -153,7 +181,7 @@ def launcher() -> str:
 
 def serve(config: Config, args: argparse.Namespace) -> int:
     from widgetapi.app import create_app
-    from widgetapi.server import create_server, waitress_options
+    from widgetapi.server import listen
 
     if args.threads < 1:
         raise ConfigError("--threads must be 1 or more")
@@ -161,14 +189,7 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     config = replace(config, database_pool_size=args.threads + 1)
     app = create_app(config)
     operations.init_db()
-    try:  # listen first: nothing says "serving" unless it is
-        # waitress.serve's hook for making the server is ours already: made here, not by serve
-        options = {name: value for name, value in waitress_options(args.threads).items() if name != "_server"}
-        server: Any = create_server(app, host=args.host, port=args.port, **options)
-    except OSError as error:
-        raise operations.OperationFailed(
-            f"cannot listen on {args.host} port {args.port}: {error.strerror or error} "
-            "(is another server using it? choose another with --port)") from None
+    server: Any = listen(app, args.host, args.port, args.threads)  # first: no "serving" unless it is
     host = f"[{args.host}]" if ":" in args.host else args.host
     base = f"http://{host}:{server.effective_port}/api/v1"
     print(f"widgetapi {__version__} ({config.env}) on {describe_database(config.database_url)}", flush=True)
@@ -179,8 +200,14 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     if not operations.has_administrator():
         print(f"No administrator yet, so nobody can write widgets: run `{launcher()} create-admin EMAIL`",
               flush=True)
+    # Ctrl-C too: a shell starts a background job with SIGINT ignored, and so would we be
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    server.run()  # until Ctrl-C or SIGTERM: waitress then closes its sockets and returns
+    sender.start_all()  # the outbox's, before any request: mail queued earlier goes out now
+    try:
+        server.run()  # until Ctrl-C or SIGTERM: waitress then closes its sockets and returns
+    finally:
+        sender.stop_all()
     print("widgetapi: stopped", file=sys.stderr, flush=True)
     return 0
 
@@ -268,8 +295,19 @@ def gen_key(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def send_test_mail(config: Config, args: argparse.Namespace) -> int:
+    if config.mail_url is None:
+        raise operations.OperationFailed("MAIL_URL is not set: there is no mail server to send through")
+    try:
+        print(mail.send_test_mail(mail.parse_mail_url(config.mail_url), config.mail_from, args.address,
+                                  config.mail_timeout_seconds, config.ssl_cert_file))
+    except mail.DeliveryFailed as error:
+        raise operations.OperationFailed(str(error)) from None
+    return 0
+
+
 COMMANDS = {"serve": serve, "init-db": init_db, "create-admin": create_admin, "seed": seed,
-            "purge-tokens": purge_tokens, "gen-key": gen_key}
+            "purge-tokens": purge_tokens, "gen-key": gen_key, "send-test-mail": send_test_mail}
 
 if __name__ == "__main__":
     raise SystemExit(main())

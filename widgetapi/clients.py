@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import falcon
 
+from widgetapi.hosts import AllowedHosts, UnknownHost
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # host[:port] as a client may send it: a name, an IPv4 address or a bracketed IPv6 one.
@@ -48,7 +50,7 @@ class TrustedProxies:
         return any(ip in network for network in self._networks)
 
     def client(self, req: falcon.Request) -> Client:
-        peer = req.remote_addr or "127.0.0.1"
+        peer = _peer(req.remote_addr)
         scheme, host = req.scheme, req.netloc
         if self._networks and self.trusts(peer):
             return Client(self._forwarded_for(peer, req.get_header("X-Forwarded-For")),
@@ -70,6 +72,15 @@ class TrustedProxies:
             if not self.trusts(hop):
                 return client
         return client
+
+
+def _peer(remote_addr: str | None) -> str:
+    """The peer's address; a unix socket has none (gunicorn says `''`, waitress `localhost`):
+    it is 127.0.0.1, as whoever connects is on this machine."""
+    try:
+        return str(ipaddress.ip_address(remote_addr or ""))
+    except ValueError:
+        return "127.0.0.1"
 
 
 def _strip_port(hop: str) -> str:
@@ -95,10 +106,15 @@ def _forwarded_host(req: falcon.Request) -> str | None:
 
 
 class ClientMiddleware:
-    """Falcon middleware: puts the request's `Client` on `req.context.client`."""
+    """Falcon middleware: puts the request's `Client` on `req.context.client`, and refuses
+    a host that is not in ALLOWED_HOSTS (`400 Unknown host`)."""
 
-    def __init__(self, trusted_proxies: Iterable[str]) -> None:
+    def __init__(self, trusted_proxies: Iterable[str], allowed_hosts: Iterable[str] = ()) -> None:
         self._proxies = TrustedProxies(trusted_proxies)
+        self._hosts = AllowedHosts(allowed_hosts)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        req.context.client = self._proxies.client(req)
+        client = self._proxies.client(req)
+        req.context.client = client
+        if not self._hosts.allows(client.host):
+            raise UnknownHost()

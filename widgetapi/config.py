@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,8 @@ class Config:
     metrics_directory: str | None = None
     # Peers (addresses or CIDR ranges) whose X-Forwarded-For/-Proto/-Host are believed.
     trusted_proxies: tuple[str, ...] = ()
+    # Host names (and host:port) the API answers for; none: any (development and testing).
+    allowed_hosts: tuple[str, ...] = ()
     # Throttling (widgetapi/throttle.py): failed logins per email and client address before a
     # lockout, and login/registration/password-change requests per client address a minute.
     login_max_failures: int = 5
@@ -89,6 +92,22 @@ class Config:
     jwt_previous_public_key_files: tuple[str, ...] = ()
     token_issuer: str = "widgetapi"
     token_audience: str = "widgetapi"
+    # Mail (widgetapi/mail.py, widgetapi/outbox.py): where mail goes (`log`, an smtp:// or
+    # smtps:// URL; None: no mail, so no password reset), its sender, and how long to wait
+    # on the SMTP server per step. SSL_CERT_FILE: a CA trusted besides the system's.
+    mail_url: str | None = "log"
+    mail_from: str = "widgetapi@localhost"
+    mail_timeout_seconds: int = 30
+    ssl_cert_file: str | None = None
+    # Not from the environment: the first retry's delay (doubling, up to an hour) and how
+    # long an idle sender sleeps at most (it wakes sooner for mail this process queues, and
+    # when the next retry or an expired claim is due).
+    mail_retry_seconds: float = 30.0
+    mail_poll_seconds: float = 30.0
+    # Password reset (widgetapi/recovery.py): the front end's page with `{token}`, and how
+    # long a reset token works.
+    password_reset_url: str | None = None
+    password_reset_expire_seconds: int = 1800
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -111,13 +130,56 @@ class Config:
             log_format=_choice(environ, "LOG_FORMAT", LOG_FORMATS),
             metrics_enabled=_choice(environ, "METRICS_ENABLED", ("false", "true")) == "true",
             metrics_directory=environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
-            trusted_proxies=_trusted_proxies(environ.get("TRUSTED_PROXIES", "")),
+            trusted_proxies=parse_trusted_proxies(environ.get("TRUSTED_PROXIES", "")),
+            allowed_hosts=_allowed_hosts(env, environ.get("ALLOWED_HOSTS", "")),
             login_max_failures=_whole_number(environ, "LOGIN_MAX_FAILURES", _THROTTLE_DEFAULTS, 1, 10**6),
             auth_rate_per_minute=_whole_number(environ, "AUTH_RATE_PER_MINUTE", _THROTTLE_DEFAULTS, 1, 10**6),
             password_hash_concurrency=_whole_number(
                 environ, "PASSWORD_HASH_CONCURRENCY", _THROTTLE_DEFAULTS, 1, 1000),
             max_books_per_user=_whole_number(environ, "MAX_BOOKS_PER_USER", _BOOK_DEFAULTS, 0, 10**7),
+            **_mail_settings(env, environ),
         )
+
+
+_MAIL_DEFAULTS = {"MAIL_TIMEOUT_SECONDS": 30, "PASSWORD_RESET_EXPIRE_SECONDS": 1800}
+
+
+def _mail_settings(env: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """MAIL_URL (checked by mail.parse_mail_url), MAIL_FROM, PASSWORD_RESET_URL and the rest."""
+    from widgetapi.mail import parse_mail_url  # no widgetapi imports at mail.py's top: no cycle
+
+    url = environ.get("MAIL_URL", "").strip() or ("log" if env != "production" else None)
+    if url is not None:
+        try:
+            parse_mail_url(url)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    if env == "production" and url == "log":
+        raise ConfigError("MAIL_URL=log writes every mail, reset tokens included, to the log, which "
+                          "production refuses: set MAIL_URL to your SMTP server (smtp://user:password@host:587)")
+    sender = environ.get("MAIL_FROM", "").strip()
+    if env == "production" and url is not None and not sender:
+        raise ConfigError("MAIL_FROM must be set in production with MAIL_URL: the address mail is sent from")
+    if sender and not _plausible_address(sender):
+        raise ConfigError(f"MAIL_FROM must be an email address such as widgetapi@example.com, not {sender!r}")
+    reset_url = environ.get("PASSWORD_RESET_URL", "").strip() or None
+    if reset_url and ("{token}" not in reset_url or not reset_url.startswith(("http://", "https://"))):
+        raise ConfigError("PASSWORD_RESET_URL must be an http or https URL with {token} where the reset "
+                          f"token goes, not {reset_url!r}")
+    return {
+        "mail_url": url,
+        "mail_from": sender or Config.mail_from,
+        "mail_timeout_seconds": _whole_number(environ, "MAIL_TIMEOUT_SECONDS", _MAIL_DEFAULTS, 1, 600),
+        "ssl_cert_file": environ.get("SSL_CERT_FILE", "").strip() or None,
+        "password_reset_url": reset_url,
+        "password_reset_expire_seconds": _whole_number(
+            environ, "PASSWORD_RESET_EXPIRE_SECONDS", _MAIL_DEFAULTS, 60, 7 * 24 * 3600),
+    }
+
+
+def _plausible_address(value: str) -> bool:
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and domain) and not any(c.isspace() or ord(c) < 32 for c in value)
 
 
 def _list(value: str) -> tuple[str, ...]:
@@ -227,7 +289,8 @@ def is_repeated_pattern(key: str) -> bool:
     return bool(key) and len(key) - border[-1] <= len(key) // 2
 
 
-def _trusted_proxies(value: str) -> tuple[str, ...]:
+def parse_trusted_proxies(value: str) -> tuple[str, ...]:
+    """TRUSTED_PROXIES as a tuple of addresses and CIDR ranges, or ConfigError."""
     proxies = tuple(item.strip() for item in value.split(",") if item.strip())
     for proxy in proxies:
         try:
@@ -235,6 +298,24 @@ def _trusted_proxies(value: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError(f"TRUSTED_PROXIES must list addresses or CIDR ranges, not {proxy!r}") from None
     return proxies
+
+
+# An ALLOWED_HOSTS entry: `*`, or a host name (`.example.com`: it and its subdomains), an
+# IPv4 address or a bracketed IPv6 one, with an optional port.
+_ALLOWED_HOST = re.compile(r"\*|\.?[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::[0-9]{1,5})?"
+                           r"|\[[0-9a-f:.]{2,45}\](?::[0-9]{1,5})?")
+
+
+def _allowed_hosts(env: str, value: str) -> tuple[str, ...]:
+    hosts = tuple(host.lower() for host in _list(value))
+    for host in hosts:
+        if not _ALLOWED_HOST.fullmatch(host):
+            raise ConfigError(f"ALLOWED_HOSTS must list host names or host:port (`.example.com` for "
+                              f"its subdomains), not {host!r}")
+    if env == "production" and not hosts:
+        raise ConfigError("ALLOWED_HOSTS must be set in production: the host names clients reach the "
+                          "API by, comma-separated (e.g. api.example.com)")
+    return hosts
 
 
 def _private_key_file(value: str) -> str:

@@ -29,10 +29,11 @@ NO_ROUTE = "(no route)"  # unknown paths and static files: one name, so labels s
 # Loggers whose records go through widgetapi's handler (waitress: `widgetapi serve`'s server).
 LOGGERS = ("widgetapi", "waitress")
 # The fields of an access line, as JSON keys.
-ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "user")
+ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "client", "user")
 
 ACCESS_LOGGER = "widgetapi.access"
-ACCESS_MESSAGE = "%s %s %d %.1fms%s"  # method, route, status, duration, " user=<public_id>" or ""
+# method, route, status, duration, client address, " user=<public_id>" or ""
+ACCESS_MESSAGE = "%s %s %d %.1fms client=%s%s"
 
 _current_request_id: ContextVar[str] = ContextVar("widgetapi_request_id", default=NO_REQUEST)
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -65,9 +66,12 @@ class RequestLog:
         public_id = str(user.public_id) if user is not None else None
         route = req.uri_template or NO_ROUTE
         status = resp.status_code
-        args = (req.method, route, status, milliseconds, f" user={public_id}" if public_id else "")
+        # the client as throttling sees it (TRUSTED_PROXIES), not the proxy that passed it on
+        seen = getattr(req.context, "client", None)
+        address = seen.address if seen is not None else (req.remote_addr or "-")
+        args = (req.method, route, status, milliseconds, address, f" user={public_id}" if public_id else "")
         fields = {"method": req.method, "route": route, "status": status, "duration_ms": milliseconds,
-                  "user": public_id}
+                  "client": address, "user": public_id}
         if not _write_directly(ACCESS_MESSAGE % args, fields):
             access_log.info(ACCESS_MESSAGE, *args, extra=fields)
         _current_request_id.reset(req.context.log_token)

@@ -254,5 +254,7 @@ def check_tables() -> None:
 # Models in modules of their own register themselves; importing them here means they have,
 # whichever module a process imports first.
 import widgetapi.books  # noqa: E402,F401
+import widgetapi.outbox  # noqa: E402,F401
+import widgetapi.recovery  # noqa: E402,F401
 import widgetapi.throttle_counts  # noqa: E402,F401
 import widgetapi.widgets  # noqa: E402,F401

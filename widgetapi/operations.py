@@ -11,6 +11,7 @@ from widgetapi.accounts import promote
 from widgetapi.config import Config, ConfigError
 from widgetapi.db import UNAVAILABLE, database, describe_database, open_database
 from widgetapi.deadlines import WATCHDOG
+from widgetapi.keys import KeyRing
 from widgetapi.migrations import apply_migrations
 from widgetapi.models import User, create_tables
 from widgetapi.password_policy import add_password_problem
@@ -57,6 +58,9 @@ def has_administrator() -> bool:
 
 
 def open_and_init(config: Config) -> None:
+    """Check the whole configuration as the server would (keys included), then open the
+    database and create or upgrade its tables."""
+    KeyRing.from_config(config)
     open_database(config.database_url)
     init_db()
 

@@ -5,10 +5,13 @@ waitress reads a whole request (headers and body) before the app sees it, so the
 must be waitress's own: a body larger than the API takes is refused from its
 `Content-Length` (or, chunked, as soon as it grows past the limit) before anything is
 stored. waitress answers those (413, 431, 400 for a malformed request) with plain text;
-`JsonErrorTask` answers them in the API's JSON error shape instead.
+`JsonErrorTask` answers them in the API's JSON error shape instead. `listen` makes the server,
+saying in one line what is wrong with a host or port it cannot listen on.
 """
 from __future__ import annotations
 
+import errno
+import socket
 from http import HTTPStatus
 from typing import Any
 
@@ -19,6 +22,7 @@ from waitress.task import ErrorTask
 
 from widgetapi import media
 from widgetapi.body import MAX_BODY_BYTES, TOO_LARGE
+from widgetapi.operations import OperationFailed
 
 # Open connections waitress keeps at once (idle ones included; waitress's default is 100,
 # so 100 idle sockets shut everyone else out). poll() instead of select(), which cannot
@@ -42,6 +46,9 @@ def waitress_options(threads: int) -> dict[str, Any]:
         # waitress refuses a body of max_request_body_size bytes or more; chunked bodies
         # count their chunk framing too.
         "max_request_body_size": MAX_BODY_BYTES + 1,
+        # waitress 3 deletes X-Forwarded-* before the app runs unless told otherwise; the app
+        # believes them only from TRUSTED_PROXIES (widgetapi/clients.py), under every server.
+        "clear_untrusted_proxy_headers": False,
         # waitress.serve's hook for making the server: ours answers its errors in JSON.
         "_server": create_server,
     }
@@ -77,3 +84,33 @@ def create_server(app: Any, **options: Any) -> Any:
         if isinstance(dispatcher, BaseWSGIServer):
             dispatcher.channel_class = JsonErrorChannel
     return server
+
+
+def listen(app: Any, host: str, port: int, threads: int) -> Any:
+    """A server for `app` listening on `host` and `port` (not yet serving), or
+    OperationFailed naming what is wrong: the host or the port."""
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as error:
+        raise OperationFailed(
+            f"cannot listen on {host}: no such host or address ({getattr(error, 'strerror', None) or error}; "
+            "--host takes an address of this machine, or a name that resolves to one)") from None
+    # waitress.serve's hook for making the server is ours already: made here, not by serve
+    options = {name: value for name, value in waitress_options(threads).items() if name != "_server"}
+    try:
+        return create_server(app, host=host, port=port, **options)
+    except ValueError:  # waitress could not resolve it after all
+        raise OperationFailed(f"cannot listen on {host}: no such host or address") from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if error.errno == errno.EADDRNOTAVAIL:
+            raise OperationFailed(
+                f"cannot listen on {host}: {reason} (it is not an address of this machine; "
+                "0.0.0.0 listens on every interface)") from None
+        if error.errno == errno.EACCES:
+            raise OperationFailed(
+                f"cannot listen on {host} port {port}: {reason} (ports below 1024 need privileges; "
+                "choose another with --port)") from None
+        raise OperationFailed(
+            f"cannot listen on {host} port {port}: {reason} "
+            "(is another server using it? choose another with --port)") from None

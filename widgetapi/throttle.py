@@ -1,7 +1,8 @@
 """Throttling of the password endpoints, shared by every process on the database.
 
 - Per client address: at most AUTH_RATE_PER_MINUTE requests a minute to /auth/login,
-  /auth/register and /auth/password (the `throttled` hook on their responders).
+  /auth/register, /auth/password, DELETE /auth/user and the password-reset endpoints (the
+  `throttled` hook on their responders).
 - Per email and client address: after LOGIN_MAX_FAILURES failed password checks, a lockout
   of 60 s that doubles with each further failure, up to 15 minutes; a success ends it.
   Each check is counted before it runs (reserve_password_check), so attempts in flight
@@ -143,6 +144,11 @@ def record_successful_login(email: str, address: str) -> None:
     """The right password was given: forget the pair's failures (this attempt's too) and
     any lockout."""
     LoginFailures.forget(email, client_key(address))
+
+
+def clear_lockouts(email: str) -> None:
+    """The account's password was reset: forget its failures and lockouts from every address."""
+    LoginFailures.delete().where(LoginFailures.email == email).execute()
 
 
 def purge_stale(now: datetime | None = None) -> int:

@@ -24,6 +24,9 @@ class Index:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         base = f"{req.context.client.url_prefix}{self._api}"  # absolute, as the widgets' links are
+        # The links name the host the request named: no shared cache may hand them to another.
+        resp.cache_control = ["no-cache"]
+        resp.vary = ["Host", "X-Forwarded-Host", "X-Forwarded-Proto"]
         resp.media = {
             "name": "widgetapi",
             "version": __version__,
