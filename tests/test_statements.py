@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 import falcon
@@ -18,9 +17,8 @@ from widgetapi.books import BOOK, BOOK_COUNT, OWN_BOOK
 from widgetapi.books import BOOKS as BOOKS_LISTING
 from widgetapi.config import Config
 from widgetapi.db import database, open_database
-from widgetapi.models import COUNTER, TOKEN_COLUMNS, USER_FOR_TOKEN, USERS, Session, User
+from widgetapi.models import COUNTER, TOKEN_COLUMNS, USER_FOR_TOKEN, USERS, User
 from widgetapi.statements import Listing, Param, Statement
-from widgetapi.timeutil import utcnow
 from widgetapi.widgets import WIDGET_BY_NAME, WIDGETS, Widget
 
 
@@ -153,7 +151,7 @@ def test_compiled_objects_equal_peewee_s(testapp: webtest.TestApp, admin_headers
         compiled = Widget.by_name("gadget")
         built = Widget.select().where(Widget.name == "gadget").get()
         owner = User.get(User.email == "admin@example.com")
-        user = User.for_token(owner.public_id, "no-such-jti", utcnow())
+        user = User.for_token(owner.public_id, "no-such-jti")
     assert compiled is not None and user is not None
     # Item reads leave out the owner's id: the joined owner stands for it.
     assert compiled.__data__ == {name: value for name, value in built.__data__.items() if name != "owner"}
@@ -190,38 +188,8 @@ def test_params_go_where_the_query_puts_them_whatever_their_order(
     assert sql.index("jti") < sql.index('"public_id" =')
     with database.connection_context():
         admin = User.get(User.email == "admin@example.com")
-        found = User.for_token(admin.public_id, "some-jti", utcnow())
+        found = User.for_token(admin.public_id, "some-jti")
     assert found is not None and found.email == "admin@example.com"
-
-
-def test_the_token_check_says_whether_the_database_refuses_the_token(
-        testapp: webtest.TestApp, admin_headers: dict[str, str]) -> None:
-    """`refused` computed in the query is refuses_token(): no session of the user's current
-    generation, a disabled user, or a token issued at or before the last revocation."""
-    with database.connection_context():
-        admin = User.get(User.email == "admin@example.com")
-        issued = utcnow()
-        Session.create(jti="live-jti", user=admin, issued_at=issued, expires_at=issued + timedelta(hours=1),
-                       generation=admin.token_generation)
-
-        def refused(jti: str = "live-jti", issued_at: Any = issued) -> int:
-            user = User.for_token(admin.public_id, jti, issued_at)
-            assert user is not None
-            full = User.get_by_id(admin.id)
-            full.refused = user.refused
-            assert bool(user.refused) == full.refuses_token(issued_at)
-            return user.refused
-
-        assert refused() == 0
-        assert refused(jti="no-such-jti") == 1
-        User.update(tokens_valid_after=issued).where(User.id == admin.id).execute()
-        assert refused() == 1  # issued at the revocation's very microsecond
-        assert refused(issued_at=issued + timedelta(microseconds=1)) == 0
-        User.update(disabled=True).where(User.id == admin.id).execute()
-        assert refused(issued_at=issued + timedelta(microseconds=1)) == 1
-        User.update(disabled=False, token_generation=User.token_generation + 1).where(
-            User.id == admin.id).execute()
-        assert refused(issued_at=issued + timedelta(microseconds=1)) == 1  # an older generation
 
 
 def test_a_query_whose_main_model_is_not_first_is_refused(app: falcon.App) -> None:

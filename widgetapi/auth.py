@@ -29,10 +29,10 @@ class Authentication:
             claims = self._tokens.decode(bearer_token(req))
         except TokenError as error:
             raise Unauthorized(str(error), invalid_token=True) from None
-        user = User.for_token(claims.public_id, claims.jti, claims.issued_at)
+        user = User.for_token(claims.public_id, claims.jti)
         if user is None:
             raise Unauthorized("Invalid token. Please log in again.", invalid_token=True)
-        if user.refused:
+        if user.refuses_token(claims.issued_at):
             raise Unauthorized("Token blacklisted. Please log in again.", invalid_token=True)
         req.context.user = user
         req.context.claims = claims

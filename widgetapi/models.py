@@ -35,7 +35,7 @@ class User(BaseModel):
     # One more at every revocation (password change, logout everywhere, disabling): a
     # session is valid only while it carries the generation the user has (see Session).
     token_generation = peewee.IntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
-    refused: int  # only on users from for_token(): 1 when the token is refused
+    has_session: bool  # only on users from for_token()
 
     class Meta:
         table_name = "users"
@@ -61,29 +61,25 @@ class User(BaseModel):
         return bool(self.admin and not self.disabled)
 
     @classmethod
-    def for_token(cls, public_id: uuid.UUID, jti: str, issued_at: datetime) -> User | None:
-        """The token's user, with `refused` telling whether the token is refused (see
-        refuses_token): one query for both, since every authenticated request asks. The user
-        has the columns a request uses (TOKEN_COLUMNS), never the password hash."""
-        return USER_FOR_TOKEN.first(public_id=public_id, jti=jti, issued_at=issued_at)
+    def for_token(cls, public_id: uuid.UUID, jti: str) -> User | None:
+        """The token's user, with `has_session` telling whether the token's session is still
+        there: one query for both, since every authenticated request asks. The user has the
+        columns a request uses (TOKEN_COLUMNS), never the password hash."""
+        return USER_FOR_TOKEN.first(public_id=public_id, jti=jti)
 
     @classmethod
-    def for_token_query(cls, public_id: uuid.UUID, jti: str, issued_at: datetime) -> peewee.ModelSelect[User]:
+    def for_token_query(cls, public_id: uuid.UUID, jti: str) -> peewee.ModelSelect[User]:
         # The user row by its unique public_id, and an index lookup of the session by its
         # unique jti; the session must be this user's, of the user's current generation.
-        # `refused` is refuses_token() in SQL, and the row carries no password hash.
         session = Session.select(peewee.SQL("1")).where(
             (Session.jti == jti) & (Session.user == cls.id) & (Session.generation == cls.token_generation))
-        revoked = cls.tokens_valid_after.is_null(False) & (cls.tokens_valid_after >= issued_at)
-        refused = ~peewee.fn.EXISTS(session) | (cls.disabled == True) | revoked  # noqa: E712
-        query = cls.select(*TOKEN_COLUMNS, peewee.Case(None, [(refused, 1)], 0).alias("refused"))
+        query = cls.select(*TOKEN_COLUMNS, peewee.fn.EXISTS(session).alias("has_session"))
         return query.where(cls.public_id == public_id)
 
     def refuses_token(self, issued_at: datetime) -> bool:
         """Whether a token issued at `issued_at` is refused: its session was ended (a user
-        from for_token() says so in `refused`), the user is disabled, or all their tokens were
-        revoked since."""
-        if getattr(self, "refused", 0) or self.disabled:
+        from for_token()), the user is disabled, or all their tokens were revoked since."""
+        if not getattr(self, "has_session", True) or self.disabled:
             return True
         return self.tokens_valid_after is not None and issued_at <= self.tokens_valid_after
 
@@ -193,8 +189,7 @@ COUNTED: tuple[type[BaseModel], ...] = (User,)  # row counts kept by triggers (c
 
 # The hot reads, compiled once (statements.py says why): every authenticated request runs
 # USER_FOR_TOKEN; reading users adds COUNTER and a page (widgets.py and books.py hold theirs).
-USER_FOR_TOKEN = Statement(lambda: User.for_token_query(
-    placeholder("public_id"), placeholder("jti"), placeholder("issued_at")))
+USER_FOR_TOKEN = Statement(lambda: User.for_token_query(placeholder("public_id"), placeholder("jti")))
 # What an authenticated request reads of its user: not the password hash (a password check
 # reads it: User.password_hash_of).
 TOKEN_COLUMNS = (User.id, User.email, User.public_id, User.admin, User.registered_on,
