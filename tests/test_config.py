@@ -5,7 +5,8 @@ import secrets
 
 import pytest
 
-from widgetapi.config import INSECURE_DEV_KEY, Config, ConfigError, estimated_strength
+from widgetapi.config import INSECURE_DEV_KEY, Config, ConfigError
+from widgetapi.key_strength import estimated_strength
 from widgetapi.keys import new_secret
 
 STRONG = "Fq7-wX2zLp9_Rt4mVb8kNc3hJs6yGd5e"  # 32 characters, 32 different

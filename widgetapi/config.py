@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from widgetapi import key_strength
+
 ENVIRONMENTS = ("development", "testing", "production")
 LOG_FORMATS = ("text", "json")
-MIN_SECRET_KEY_LENGTH = 32
-MIN_SECRET_KEY_DISTINCT_CHARACTERS = 8
-MIN_SECRET_KEY_BITS = 128
 JWT_ALGORITHMS = ("HS256", "EdDSA")
 
 # Only for development and testing: production refuses to start without its own key.
@@ -217,7 +215,7 @@ def _secret_key(env: str, value: str | None) -> str:
     if env != "production":
         return value or INSECURE_DEV_KEY
     if not value:
-        raise ConfigError(f"SECRET_KEY must be set in production{_MAKE_ONE}")
+        raise ConfigError(f"SECRET_KEY must be set in production{key_strength.HOW_TO_MAKE_ONE}")
     return _strong_secret("SECRET_KEY", value)
 
 
@@ -231,62 +229,11 @@ def _previous_secret_keys(env: str, value: str) -> tuple[str, ...]:
     return keys
 
 
-_MAKE_ONE = ": `widgetapi gen-key` prints a new one"
-
-
 def _strong_secret(name: str, value: str) -> str:
-    # The messages never repeat the key: they go to logs and terminals.
-    if value == INSECURE_DEV_KEY:
-        raise ConfigError(f"{name} is the built-in development key, which production refuses{_MAKE_ONE}")
-    if len(value) < MIN_SECRET_KEY_LENGTH:
-        raise ConfigError(f"{name} must be at least {MIN_SECRET_KEY_LENGTH} characters long in production"
-                          f"{_MAKE_ONE}")
-    if len(set(value)) < MIN_SECRET_KEY_DISTINCT_CHARACTERS:
-        raise ConfigError(f"{name} must have at least {MIN_SECRET_KEY_DISTINCT_CHARACTERS} different "
-                          f"characters in production{_MAKE_ONE}")
-    if is_repeated_pattern(value):
-        raise ConfigError(f"{name} is a short pattern repeated, which production refuses{_MAKE_ONE}")
-    bits = estimated_strength(value)
-    if bits < MIN_SECRET_KEY_BITS:
-        raise ConfigError(f"{name} is too weak for production: about {int(bits)} bits of estimated strength, "
-                          f"at least {MIN_SECRET_KEY_BITS} needed{_MAKE_ONE}")
+    reason = key_strength.weakness(name, value, INSECURE_DEV_KEY)
+    if reason:
+        raise ConfigError(reason)
     return value
-
-
-# The alphabets a key's characters may come from: a key that uses one character of a class
-# could use any of them.
-_CHARACTER_CLASSES: tuple[tuple[Callable[[str], bool], int], ...] = (
-    (lambda c: "a" <= c <= "z", 26),
-    (lambda c: "A" <= c <= "Z", 26),
-    (lambda c: "0" <= c <= "9", 10),
-    (lambda c: c.isascii() and not c.isalnum(), 33),
-    (lambda c: not c.isascii(), 100),
-)
-
-
-def estimated_strength(key: str) -> float:
-    """The bits a search would need, estimated: each character is worth log2 of the alphabet
-    that the key's character classes span, except the third and later of a run (`kkkk`,
-    `abcd`, `9876`), worth 1 bit. A key of `widgetapi gen-key` (64 random URL-safe
-    characters) scores over 340; 32 random hex digits about 160."""
-    alphabet = sum(size for in_class, size in _CHARACTER_CLASSES if any(in_class(c) for c in key))
-    per_character = math.log2(max(alphabet, 2))
-    steps = [ord(c) - ord(before) for before, c in zip(key, key[1:], strict=False)]
-    in_runs = sum(1 for step, previous in zip(steps[1:], steps, strict=False)
-                  if step == previous and abs(step) <= 1)
-    return (len(key) - in_runs) * per_character + in_runs
-
-
-def is_repeated_pattern(key: str) -> bool:
-    """Whether `key` is a string of at most half its length over and over (`abcabcabcab`):
-    its shortest period, from the KMP prefix function, is at most half its length."""
-    border = [0] * len(key)
-    for i in range(1, len(key)):
-        k = border[i - 1]
-        while k and key[i] != key[k]:
-            k = border[k - 1]
-        border[i] = k + 1 if key[i] == key[k] else 0
-    return bool(key) and len(key) - border[-1] <= len(key) // 2
 
 
 def parse_trusted_proxies(value: str) -> tuple[str, ...]:
