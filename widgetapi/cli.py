@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from widgetapi import __version__, keys, mail, operations, sender
-from widgetapi.config import INSECURE_DEV_KEY, JWT_ALGORITHMS, Config, ConfigError
+from widgetapi import __version__, key_commands, mail, operations, sender
+from widgetapi.config import INSECURE_DEV_KEY, Config, ConfigError
 from widgetapi.db import describe_database
 from widgetapi.logs import configure_logging
 from widgetapi.validation import normalize_email
@@ -123,20 +123,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "database is not used) and prints one line: accepted, or the SMTP error (exit 2).")
     test_mail.add_argument("address", help="where to send the test mail")
 
-    gen_key = commands.add_parser(
-        "gen-key", help="print a new SECRET_KEY, or write a new Ed25519 key pair for EdDSA",
-        formatter_class=_HelpFormatter, epilog="environment variables read: none",
-        description="HS256 (the default) prints a new random secret for SECRET_KEY. EdDSA writes a new "
-                    "Ed25519 key pair as PEM files (the private key readable by its owner alone) and "
-                    "prints the settings that use it. Existing files are never overwritten. Reads no "
-                    "environment variables.")
-    gen_key.add_argument("--algorithm", choices=JWT_ALGORITHMS, default="HS256",
-                         help="HS256: a shared secret; EdDSA: a key pair whose public key other "
-                              "services can fetch (default: %(default)s)")
-    gen_key.add_argument("--private-key", type=Path, default=Path("jwt-ed25519.pem"), metavar="FILE",
-                         help="EdDSA: the private key file to create, mode 0600 (default: %(default)s)")
-    gen_key.add_argument("--public-key", type=Path, default=Path("jwt-ed25519.pub.pem"), metavar="FILE",
-                         help="EdDSA: the public key file to create (default: %(default)s)")
+    key_commands.add_gen_key(commands, _HelpFormatter)
     return parser.parse_args(argv)
 
 
@@ -270,31 +257,6 @@ def purge_tokens(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def gen_key(config: Config, args: argparse.Namespace) -> int:
-    if args.algorithm == "HS256":
-        print(keys.new_secret())
-        print("Set it as SECRET_KEY on every process (rotating: move the old key to SECRET_KEY_PREVIOUS).",
-              file=sys.stderr)
-        return 0
-    private_key, public_key = args.private_key.absolute(), args.public_key.absolute()
-    try:
-        kid = keys.write_key_pair(private_key, public_key)
-    except FileExistsError as error:
-        raise operations.OperationFailed(f"{error.filename} already exists: "
-                                         "gen-key never overwrites a key (name other files with "
-                                         "--private-key and --public-key)") from None
-    except (OSError, ValueError) as error:
-        raise operations.OperationFailed(f"cannot write the key pair: {error}") from None
-    print(f"Wrote a new Ed25519 key pair (kid {kid}):")
-    print(f"  private key: {private_key}  (mode 0600: keep it secret, give it to every server process)")
-    print(f"  public key:  {public_key}")
-    print("Set on every server process:")
-    print("  JWT_ALGORITHM=EdDSA")
-    print(f"  JWT_PRIVATE_KEY_FILE={private_key}")
-    print("Rotating: add the previous public key file to JWT_PREVIOUS_PUBLIC_KEY_FILES (comma-separated).")
-    return 0
-
-
 def send_test_mail(config: Config, args: argparse.Namespace) -> int:
     if config.mail_url is None:
         raise operations.OperationFailed("MAIL_URL is not set: there is no mail server to send through")
@@ -307,7 +269,7 @@ def send_test_mail(config: Config, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"serve": serve, "init-db": init_db, "create-admin": create_admin, "seed": seed,
-            "purge-tokens": purge_tokens, "gen-key": gen_key, "send-test-mail": send_test_mail}
+            "purge-tokens": purge_tokens, "gen-key": key_commands.gen_key, "send-test-mail": send_test_mail}
 
 if __name__ == "__main__":
     raise SystemExit(main())
