@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from urllib.parse import unquote
 
 import pytest
 import webtest
 from book_helpers import BOOKS, book_body, create_book
 from conftest import PASSWORD, bearer, register
+from servers import request, threaded_server
 
 from widgetapi.books import Book
 from widgetapi.config import Config
@@ -110,6 +112,22 @@ def test_a_missing_or_malformed_id_is_the_same_404(testapp, alice):
     testapp.get(f"{BOOKS}/not-a-uuid", status=401)
 
 
+def test_a_book_has_one_id_in_the_spec_s_uuid_form_in_either_case(testapp, alice):
+    """Python's uuid.UUID also reads braces, `urn:uuid:` and hex without (or with misplaced)
+    dashes: a book is named by the spec's form (8-4-4-4-12 hex digits, any case) alone, as a
+    user is, so one book has no other URLs for caches and proxy rules to miss."""
+    book_id = create_book(testapp, alice)["id"]
+    testapp.get(f"{BOOKS}/{book_id.upper()}", headers=alice, status=200)
+    bare = book_id.replace("-", "")
+    others = (f"{{{book_id}}}", f"urn:uuid:{book_id}", bare, f"{bare[:4]}-{bare[4:]}", f"%7B{book_id}%7D")
+    for other in others:
+        path = f"{BOOKS}/{other}"
+        assert testapp.get(path, headers=alice, status=404).json == not_found(unquote(other))
+        testapp.patch_json(path, {"price": "1"}, headers=alice, status=404)
+        testapp.delete(path, headers=alice, status=404)
+    testapp.get(f"{BOOKS}/{book_id}", headers=alice, status=200)
+
+
 def test_an_administrator_reads_and_deletes_any_book_but_never_edits_another_s(testapp, alice, admin_headers):
     book = create_book(testapp, alice)
     path = f"{BOOKS}/{book['id']}"
@@ -182,13 +200,21 @@ def test_conditional_requests_on_a_book(testapp, alice):
     not_modified = testapp.get(path, headers={**alice, "If-None-Match": etag}, status=304)
     assert not_modified.headers["ETag"] == etag and not_modified.body == b""
     testapp.patch_json(path, {"price": "1"}, headers={**alice, "If-Match": etag}, status=200)
-    for stale in (etag, '"nope"', f"W/{etag}"):
+    # `"*"` and `W/"*"` are entity tags (a weak one never matches If-Match), not the wildcard `*`
+    for stale in (etag, '"nope"', f"W/{etag}", '"*"', 'W/"*"'):
         response = testapp.patch_json(path, {"price": "2"}, headers={**alice, "If-Match": stale}, status=412)
         assert response.json == {"status": "fail", "message": "the book has changed since you read it"}
         testapp.delete(path, headers={**alice, "If-Match": stale}, status=412)
     assert testapp.get(path, headers=alice).json["price"] == "1.00"
     current = testapp.get(path, headers=alice).headers["ETag"]
     testapp.get(path, headers={**alice, "If-None-Match": etag}, status=200)
+    testapp.get(path, headers={**alice, "If-None-Match": '"*"'}, status=200)
+    # a blank If-Match is an empty list, which names no ETag (RFC 9110, 13.1.1): not a write
+    # without a precondition (`If-Match: $ETAG` with the variable unset)
+    for blank in ("", " ", ",", " , ,"):
+        testapp.patch_json(path, {"price": "3"}, headers={**alice, "If-Match": blank}, status=412)
+        testapp.delete(path, headers={**alice, "If-Match": blank}, status=412)
+    assert testapp.get(path, headers=alice).headers["ETag"] == current
     testapp.delete(path, headers={**alice, "If-Match": current}, status=204)
 
 
@@ -229,7 +255,7 @@ def test_non_json_numbers_are_not_json(testapp, alice, raw):
     assert response.json == {"status": "fail", "message": "The body is not valid JSON"}
 
 
-def test_text_fields_are_checked_all_at_once(testapp, alice):
+def test_text_fields_are_checked_all_at_once(testapp, alice, bob):
     response = testapp.post_json(BOOKS, {"name": "   ", "author": "a\x00b", "publisher": "x" * 201,
                                          "price": "1", "isbn": "123"}, headers=alice, status=400)
     text_error = "must be 1 to 200 characters (surrounding white space aside), without control characters"
@@ -239,6 +265,17 @@ def test_text_fields_are_checked_all_at_once(testapp, alice):
         "author": "is required", "publisher": "is required", "price": "is required"}
     assert errors(testapp.post_json(BOOKS, book_body(name="a\u0085b"), headers=alice, status=400)) == {
         "name": text_error}
+    # nothing to see: format characters alone (zero-width space, bidi marks, soft hyphen...)
+    for blank in ("\u200b", "\u200b\u200d\u2060", " \u202e\u2066\u2069 ", "\u00ad", "\u200e\u200f"):
+        assert errors(testapp.post_json(BOOKS, book_body(name=blank), headers=alice, status=400)) == {
+            "name": text_error}
+    assert create_book(testapp, bob, "\u202bשלום\u202c")["name"] == "\u202bשלום\u202c"  # amid text, kept
+    # the white space trimmed is the spec's (the pattern's \s), no more and no less: control
+    # characters that Python's str.strip() also takes for white space are refused, not dropped
+    for control in ("\x1fDune", "Dune\x1c", "\x85Dune"):
+        assert errors(testapp.post_json(BOOKS, book_body(name=control), headers=alice, status=400)) == {
+            "name": text_error}
+    assert create_book(testapp, bob, "\ufeff\u2009Dune\u3000")["name"] == "Dune"
     padded = create_book(testapp, alice, " " + "x" * 200 + " ")  # 200 once trimmed
     assert padded["name"] == "x" * 200
     assert create_book(testapp, alice, "Ünïcödé — 書")["name"] == "Ünïcödé — 書"
@@ -281,3 +318,19 @@ def test_the_database_itself_deletes_an_account_s_books(testapp, alice):
         database.execute_sql("DELETE FROM sessions")
         database.execute_sql("DELETE FROM users WHERE email = 'alice@example.com'")
         assert Book.select().count() == 0
+
+
+# --- through waitress ------------------------------------------------------------------------
+
+def test_a_blank_if_match_and_another_form_of_id_through_waitress(app, testapp, alice):
+    """What the server hands the app decides these: waitress keeps a blank header (a 412, not
+    an unconditional write) and decodes %-escapes before the id is read."""
+    book_id = create_book(testapp, alice)["id"]
+    with threaded_server(app, threads=2) as url:
+        for blank in ("", " , "):
+            conditional = {**alice, "If-Match": blank}
+            assert request(url, "PATCH", f"{BOOKS}/{book_id}", {"price": "1"}, conditional).status == 412
+            assert request(url, "DELETE", f"{BOOKS}/{book_id}", headers=conditional).status == 412
+        for other in (f"%7B{book_id}%7D", f"urn:uuid:{book_id}", book_id.replace("-", "")):
+            assert request(url, "GET", f"{BOOKS}/{other}", headers=alice).status == 404
+        assert request(url, "GET", f"{BOOKS}/{book_id.upper()}", headers=alice).body["price"] == "12.50"

@@ -73,6 +73,9 @@ def test_a_stale_if_match_is_412_and_writes_nothing(testapp, admin_headers):
     testapp.put_json(GADGET, UPDATE, headers={**admin_headers, "If-Match": f"W/{current}"}, status=412)
     testapp.put_json(GADGET, UPDATE, headers={**admin_headers, "If-Match": f'"x", {current}'}, status=200)
     testapp.put_json(GADGET, UPDATE, headers={**admin_headers, "If-Match": "*"}, status=200)
+    for blank in ("", ", ,"):  # an empty list names no ETag: not the same as no header
+        testapp.put_json(GADGET, UPDATE, headers={**admin_headers, "If-Match": blank}, status=412)
+        testapp.delete(GADGET, headers={**admin_headers, "If-Match": blank}, status=412)
     testapp.delete(GADGET, headers={**admin_headers, "If-Match": etag_of(testapp, admin_headers)}, status=204)
 
 

@@ -36,18 +36,33 @@ def entity_tag(item: Any) -> str:
 
 def conditional(req: falcon.Request) -> bool:
     """Whether the request has a precondition to evaluate."""
-    return req.if_match is not None or req.if_none_match is not None
+    return _if_match(req) is not None or req.if_none_match is not None
+
+
+def _if_match(req: falcon.Request) -> Tags | None:
+    """req.if_match, except that a blank one (or commas alone) is the empty list, which names
+    no ETag (RFC 9110, 13.1.1), rather than no header: Falcon's None would let the write it
+    guards go through unconditionally (`If-Match: $ETAG` with the variable unset)."""
+    if req.if_match is None and req.get_header("If-Match") is not None:
+        return []
+    return req.if_match
+
+
+def _any(tag: falcon.ETag | str) -> bool:
+    """The wildcard `*`, which Falcon gives as a str: an ETag equal to "*" is the entity tag
+    `"*"` (or `W/"*"`), no wildcard."""
+    return tag == "*" and not isinstance(tag, falcon.ETag)
 
 
 def _strong_match(tags: Tags, current: str | None) -> bool:
     """If-Match: strong comparison; `*` matches any current item."""
     return current is not None and any(
-        tag == "*" or (isinstance(tag, falcon.ETag) and not tag.is_weak and tag == current) for tag in tags)
+        _any(tag) or (isinstance(tag, falcon.ETag) and not tag.is_weak and tag == current) for tag in tags)
 
 
 def _weak_match(tags: Tags, current: str | None) -> bool:
     """If-None-Match: weak comparison; `*` matches any current item."""
-    return current is not None and any(tag == "*" or tag == current for tag in tags)
+    return current is not None and any(_any(tag) or tag == current for tag in tags)
 
 
 def not_modified(req: falcon.Request, resp: falcon.Response, current: str) -> bool:
@@ -63,7 +78,8 @@ def not_modified(req: falcon.Request, resp: falcon.Response, current: str) -> bo
 def check_preconditions(req: falcon.Request, current: str | None, noun: str) -> None:
     """For PUT, PATCH and DELETE: raise Changed (412) when If-Match names no current ETag
     (`current` None: there is no item), or If-None-Match names the current one (`*`: any)."""
-    if req.if_match is not None and not _strong_match(req.if_match, current):
+    if_match = _if_match(req)
+    if if_match is not None and not _strong_match(if_match, current):
         raise Changed(noun)
     if req.if_none_match is not None and _weak_match(req.if_none_match, current):
         raise Changed(noun)

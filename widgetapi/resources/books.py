@@ -18,23 +18,29 @@ from widgetapi.conditional import Changed, entity_tag, not_modified, version_to_
 from widgetapi.errors import Unauthorized
 from widgetapi.pagination import paginate, requested_page
 from widgetapi.representation import absolute_url, represent_owner
-from widgetapi.resources.users import find_user
+from widgetapi.resources.users import PUBLIC_ID, find_user
 from widgetapi.timeutil import format_datetime
 from widgetapi.validation import Validator
 
 NEW_BOOK = "/components/schemas/NewBook"
 BOOK_UPDATE = "/components/schemas/BookUpdate"
 TEXT_FIELDS = ("name", "author", "publisher")
+# The white space trimmed from them: what the spec's pattern calls white space (ECMA-262 `\s`).
+# str.strip() alone would also drop control characters (U+001C to U+001F, U+0085) that the
+# pattern refuses, and keep U+FEFF that it takes for white space.
+WHITE_SPACE = "\t\n\v\f\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+              "\u2028\u2029\u202f\u205f\u3000\ufeff"
 NOUN = "book"  # in 412 messages
 
 
 class BookId(falcon.routing.UUIDConverter):
     """`{book_id:uuid}`: Falcon's converter, except that a malformed id still reaches the
     resource, as its text (a str, never a UUID), to get the same 404 as an unknown id rather
-    than the router's bare one."""
+    than the router's bare one. Only the spec's form is an id (as for users): uuid.UUID also
+    reads braces, `urn:uuid:` and hex without dashes, which would give a book other URLs."""
 
     def convert(self, value: str) -> uuid.UUID | str:  # type: ignore[override]
-        return super().convert(value) or value
+        return (PUBLIC_ID.fullmatch(value) and super().convert(value)) or value
 
 
 class BookNotFound(falcon.HTTPNotFound):
@@ -104,7 +110,7 @@ class Books:
 
     def _fields(self, req: falcon.Request, schema: str) -> dict[str, Any]:
         """The body's fields, trimmed and validated, as the model stores them."""
-        body = {name: value.strip() if name in TEXT_FIELDS and isinstance(value, str) else value
+        body = {name: value.strip(WHITE_SPACE) if name in TEXT_FIELDS and isinstance(value, str) else value
                 for name, value in read_body(req).items()}
         self._validator.validate(schema, body)
         if "price" in body:
