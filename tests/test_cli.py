@@ -22,7 +22,8 @@ from widget_helpers import WIDGETS, create_widget, widget_body
 
 from widgetapi.config import Config
 from widgetapi.db import database
-from widgetapi.models import User, Widget
+from widgetapi.models import User
+from widgetapi.widgets import Widget
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings the tests choose themselves, so the caller's environment cannot leak in.

@@ -11,8 +11,8 @@ from widget_helpers import WIDGETS, create_widget, widget_body
 
 from widgetapi.config import Config
 from widgetapi.db import database
-from widgetapi.models import Widget
 from widgetapi.operations import create_admin
+from widgetapi.widgets import Widget
 
 GADGET = f"{WIDGETS}/gadget"
 UPDATE = {"info_url": "https://example.com/v2", "deadline": "2999-01-01"}

@@ -16,7 +16,8 @@ from widget_helpers import create_widget, insert_widgets, widget_body
 from widgetapi import operations
 from widgetapi.config import Config
 from widgetapi.db import database
-from widgetapi.models import Counter, User, Widget
+from widgetapi.models import Counter, User
+from widgetapi.widgets import Widget
 
 WIDGETS = "/api/v1/widgets"
 WRITERS = 4

@@ -16,7 +16,8 @@ STRONG = "Fq7-wX2zLp9_Rt4mVb8kNc3hJs6yGd5e"  # a key production takes
 
 
 def production(**settings: str) -> dict[str, str]:
-    return {"WIDGETAPI_ENV": "production", "SECRET_KEY": STRONG, **settings}
+    return {"WIDGETAPI_ENV": "production", "SECRET_KEY": STRONG, "ALLOWED_HOSTS": "api.example.com",
+            **settings}
 
 
 def refusal(environ: dict[str, str]) -> str:
@@ -75,7 +76,7 @@ SERVE, WSGI = ["-m", "widgetapi.cli", "serve", "--port", "0"], ["-c", "import wi
 @pytest.mark.parametrize("command", [SERVE, WSGI])
 def test_serving_in_production_with_mail_in_the_log_is_one_line_and_exit_2(tmp_path: Path,
                                                                            command: list[str]) -> None:
-    env = {**production(MAIL_URL="log", MAIL_FROM="a@example.com", ALLOWED_HOSTS="api.example.com"),
+    env = {**production(MAIL_URL="log", MAIL_FROM="a@example.com"),
            "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
     done = subprocess.run([sys.executable, *command], env=environment(env), cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)

@@ -15,12 +15,13 @@ from widgetapi.books import Book
 from widgetapi.config import Config
 from widgetapi.db import database
 from widgetapi.keys import KeyRing
-from widgetapi.models import MODELS, Session, User, Widget
+from widgetapi.models import MODELS, Session, User
 from widgetapi.outbox import OutboxMail
 from widgetapi.passwords import hash_password
 from widgetapi.recovery import PasswordReset
 from widgetapi.timeutil import utcnow
 from widgetapi.tokens import issue_token
+from widgetapi.widgets import Widget
 
 BLACKLISTED = "Token blacklisted. Please log in again."
 

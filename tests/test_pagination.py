@@ -15,7 +15,7 @@ from servers import request, threaded_server
 from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import database
-from widgetapi.models import Widget
+from widgetapi.widgets import Widget
 
 WIDGETS = "/api/v1/widgets"
 

@@ -157,8 +157,8 @@ def test_the_confirm_clears_the_accounts_lockouts(testapp: webtest.TestApp, smtp
                                                   config: Config, app: falcon.App) -> None:
     register(testapp, "alice@example.com")
     token = reset_token(testapp, smtp, "alice@example.com")
-    from widgetapi.models import LoginFailures
     from widgetapi.throttle import reserve_password_check
+    from widgetapi.throttle_counts import LoginFailures
     strict = dataclasses.replace(config, login_max_failures=1)
     with database.connection_context():
         for address in ("127.0.0.1", "10.0.0.9"):

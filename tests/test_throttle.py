@@ -20,8 +20,8 @@ from widgetapi import cli, passwords, throttle
 from widgetapi.app import create_app
 from widgetapi.config import Config
 from widgetapi.db import database
-from widgetapi.models import AuthRequests, LoginFailures
 from widgetapi.purge import OpportunisticPurge
+from widgetapi.throttle_counts import AuthRequests, LoginFailures
 from widgetapi.timeutil import utcnow
 
 LOGIN = "/api/v1/auth/login"

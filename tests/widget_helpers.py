@@ -8,8 +8,9 @@ from typing import Any
 import webtest
 
 from widgetapi.db import database
-from widgetapi.models import User, Widget
+from widgetapi.models import User
 from widgetapi.timeutil import utcnow
+from widgetapi.widgets import Widget
 
 WIDGETS = "/api/v1/widgets"
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]+)"?')

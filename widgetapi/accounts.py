@@ -13,7 +13,8 @@ import peewee
 
 from widgetapi.books import Book
 from widgetapi.db import database
-from widgetapi.models import Session, User, Widget
+from widgetapi.models import Session, User
+from widgetapi.widgets import Widget
 
 # Any fixed number, distinct from operations.SCHEMA_LOCK.
 ADMINISTRATORS_LOCK = 0x77696468

@@ -42,7 +42,7 @@ class Book(BaseModel):
     @classmethod
     def with_owner(cls) -> peewee.ModelSelect[Book]:
         """Books joined with what is shown of their owners, in creation order."""
-        return cls.select(cls, User.id, User.email, User.public_id).join(User).order_by(cls.id)
+        return models.with_owner_shown(cls, peewee.JOIN.INNER)
 
     @classmethod
     def owned_by(cls, owner: Any) -> peewee.ModelSelect[Book]:

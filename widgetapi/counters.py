@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import peewee
 
-from widgetapi.models import COUNTED, Counter
+from widgetapi import models
+from widgetapi.models import Counter
 
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION widgetapi_count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -55,16 +56,16 @@ def install(db: peewee.Database) -> None:
     every count right (then it writes nothing: a read-only database still starts); call
     inside init-db's transaction."""
     postgresql = isinstance(db, peewee.PostgresqlDatabase)
-    tables = [model._meta.table_name for model in COUNTED]
+    tables = [model._meta.table_name for model in models.COUNTED]
     wanted = {f"{table}_counted_{event}" for table in tables
               for event in [*EVENTS, *(["truncate"] if postgresql else [])]}
     counts = {counter.name: counter.value for counter in Counter.select()}
-    actual = {model._meta.table_name: model.select().count() for model in COUNTED}
+    actual = {model._meta.table_name: model.select().count() for model in models.COUNTED}
     if wanted <= _triggers(db, postgresql) and all(counts.get(table) == actual[table] for table in tables):
         return
     if postgresql:
         db.execute_sql(PG_FUNCTION)
-    for model in COUNTED:
+    for model in models.COUNTED:
         table = model._meta.table_name
         for event, (rows, sign) in EVENTS.items():
             statements = PG_TRIGGERS if postgresql else [SQLITE_TRIGGER]

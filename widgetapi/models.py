@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import cast
+from typing import TypeVar, cast
 
 import peewee
 
 from widgetapi.db import database
 from widgetapi.statements import Listing, Param, Statement, placeholder
 from widgetapi.timeutil import utcnow
+
+M = TypeVar("M", bound=peewee.Model)
 
 
 class BaseModel(peewee.Model):
@@ -62,7 +63,8 @@ class User(BaseModel):
     @classmethod
     def for_token(cls, public_id: uuid.UUID, jti: str) -> User | None:
         """The token's user, with `has_session` telling whether the token's session is still
-        there: one query for both, since every authenticated request asks."""
+        there: one query for both, since every authenticated request asks. The user has the
+        columns a request uses (TOKEN_COLUMNS), never the password hash."""
         return USER_FOR_TOKEN.first(public_id=public_id, jti=jti)
 
     @classmethod
@@ -71,7 +73,7 @@ class User(BaseModel):
         # unique jti; the session must be this user's, of the user's current generation.
         session = Session.select(peewee.SQL("1")).where(
             (Session.jti == jti) & (Session.user == cls.id) & (Session.generation == cls.token_generation))
-        query = cls.select(cls, peewee.fn.EXISTS(session).alias("has_session"))
+        query = cls.select(*TOKEN_COLUMNS, peewee.fn.EXISTS(session).alias("has_session"))
         return query.where(cls.public_id == public_id)
 
     def refuses_token(self, issued_at: datetime) -> bool:
@@ -88,6 +90,11 @@ class User(BaseModel):
         if self.tokens_valid_after is not None and now <= self.tokens_valid_after:
             return self.tokens_valid_after + timedelta(microseconds=1)
         return now
+
+    @classmethod
+    def password_hash_of(cls, user_id: int) -> str | None:
+        """The stored hash (None when the account is gone): users from for_token() lack it."""
+        return cast("str | None", cls.select(cls.password_hash).where(cls.id == user_id).scalar())
 
     def rehash(self, password_hash: str) -> None:
         """Store a new hash of the same password (another cost), unless it changed meanwhile."""
@@ -114,56 +121,6 @@ class User(BaseModel):
             row = User.get_or_none(User.id == self.id)
             if row is not None:
                 self.token_generation, self.tokens_valid_after = row.token_generation, row.tokens_valid_after
-
-
-class Widget(BaseModel):
-    name = peewee.CharField(max_length=100, unique=True)
-    info_url = peewee.CharField(max_length=255)
-    created_at = peewee.DateTimeField(default=utcnow)
-    deadline = peewee.DateTimeField()
-    # null once the owner's account is deleted: the widget stays
-    owner = peewee.ForeignKeyField(User, backref="widgets", null=True, on_delete="SET NULL")
-    version = peewee.IntegerField(default=1, constraints=[peewee.SQL("DEFAULT 1")])  # conditional.py
-
-    class Meta:
-        table_name = "widgets"
-
-    @classmethod
-    def with_owner(cls) -> peewee.ModelSelect[Widget]:
-        """Widgets joined with what is shown of their owners (None when there is no owner),
-        in creation order: one query for any number."""
-        owner = (User.id, User.email, User.public_id)
-        return cls.select(cls, *owner).join(User, peewee.JOIN.LEFT_OUTER).order_by(cls.id)
-
-    @classmethod
-    def by_name(cls, name: str) -> Widget | None:
-        return WIDGET_BY_NAME.first(name=name)
-
-    @classmethod
-    def update_by_name(cls, name: str, info_url: str, deadline: datetime,
-                       version: int | None = None) -> Widget | None:
-        """Update in place, a new version, only from `version` when given; the widget as
-        stored now, or None when there is no such widget (in that version)."""
-        with database.atomic():
-            query = cls.update(info_url=info_url, deadline=deadline, version=cls.version + 1)
-            if not query.where(cls.name == name, *cls._in_version(version)).execute():
-                return None
-            return cls.by_name(name)
-
-    @classmethod
-    def delete_by_name(cls, name: str, version: int | None = None) -> bool:
-        """False when there is no such widget (in that version)."""
-        return cls.delete().where(cls.name == name, *cls._in_version(version)).execute() > 0
-
-    @classmethod
-    def _in_version(cls, version: int | None) -> list[peewee.Expression]:
-        return [] if version is None else [cls.version == version]
-
-    def time_remaining(self, now: datetime) -> timedelta:
-        return max(self.deadline - now, timedelta(0))
-
-    def deadline_passed(self, now: datetime) -> bool:
-        return self.deadline < now
 
 
 class Session(BaseModel):
@@ -209,98 +166,6 @@ class Session(BaseModel):
         return int(cls.delete().where(cls.expires_at < utcnow() - margin).execute())
 
 
-class LoginFailures(BaseModel):
-    """Throttling (widgetapi/throttle.py): failed password checks for one email from one
-    client address, and until when that pair is locked out."""
-
-    email = peewee.CharField(max_length=254)
-    address = peewee.CharField(max_length=100)
-    failures = peewee.IntegerField(default=0)
-    last_failure_at = peewee.DateTimeField(index=True)
-    locked_until = peewee.DateTimeField(null=True)
-
-    class Meta:
-        table_name = "login_failures"
-        indexes = ((("email", "address"), True),)
-
-    @classmethod
-    def reserve(cls, email: str, address: str, now: datetime, forget_before: datetime,
-                lockout: Callable[[int], timedelta | None]) -> tuple[bool, datetime | None]:
-        """Count one more failure (a first one when the last is older than `forget_before`)
-        unless the pair is locked out at `now`, and lock it until `now + lockout(count)` when
-        that is not None; one atomic step under any concurrency (the row stays locked until
-        the end). Returns whether it counted, and the lock: the one that refused it, or the
-        one it set (None if none)."""
-        with database.atomic():
-            restart = peewee.Case(None, [(cls.last_failure_at < forget_before, 1)], cls.failures + 1)
-            unlocked = cls.locked_until.is_null() | (cls.locked_until <= now)
-            cls.insert(email=email, address=address, failures=1, last_failure_at=now).on_conflict(
-                conflict_target=[cls.email, cls.address], where=unlocked,
-                update={cls.failures: restart, cls.last_failure_at: now}).execute()
-            row = cls.get((cls.email == email) & (cls.address == address))
-            if row.locked_until is not None and row.locked_until > now:
-                return False, cast(datetime, row.locked_until)
-            duration = lockout(row.failures)
-            if duration is None:
-                return True, None
-            cls.lock(email, address, now + duration)
-            return True, now + duration
-
-    @classmethod
-    def release(cls, email: str, address: str, lock: datetime | None) -> None:
-        """Take back a reserved failure, and the lock it set (when no other replaced it)."""
-        pair = (cls.email == email) & (cls.address == address)
-        with database.atomic():
-            cls.update(failures=cls.failures - 1).where(pair & (cls.failures > 0)).execute()
-            if lock is not None:
-                cls.update(locked_until=None).where(pair & (cls.locked_until == lock)).execute()
-
-    @classmethod
-    def lock(cls, email: str, address: str, until: datetime) -> None:
-        cls.update(locked_until=until).where(
-            (cls.email == email) & (cls.address == address)
-            & (cls.locked_until.is_null() | (cls.locked_until < until))).execute()
-
-    @classmethod
-    def locked_until_for(cls, email: str, address: str) -> datetime | None:
-        query = cls.select(cls.locked_until).where((cls.email == email) & (cls.address == address))
-        return cast("datetime | None", query.scalar())
-
-    @classmethod
-    def forget(cls, email: str, address: str) -> None:
-        cls.delete().where((cls.email == email) & (cls.address == address)).execute()
-
-    @classmethod
-    def purge(cls, before: datetime) -> int:
-        stale = (cls.last_failure_at < before) & (cls.locked_until.is_null() | (cls.locked_until < before))
-        return int(cls.delete().where(stale).execute())
-
-
-class AuthRequests(BaseModel):
-    """Throttling: requests to the password endpoints per client address and minute."""
-
-    address = peewee.CharField(max_length=100)
-    minute = peewee.BigIntegerField()  # whole minutes since the epoch
-    requests = peewee.IntegerField(default=0)
-
-    class Meta:
-        table_name = "auth_requests"
-        indexes = ((("address", "minute"), True),)
-
-    @classmethod
-    def count_one(cls, address: str, minute: int) -> int:
-        """Count a request, atomically under concurrency; returns the minute's count so far."""
-        with database.atomic():
-            cls.insert(address=address, minute=minute, requests=1).on_conflict(
-                conflict_target=[cls.address, cls.minute], update={cls.requests: cls.requests + 1}).execute()
-            return int(cls.select(cls.requests).where((cls.address == address) & (cls.minute == minute))
-                       .scalar() or 1)
-
-    @classmethod
-    def purge(cls, before_minute: int) -> int:
-        return int(cls.delete().where(cls.minute < before_minute).execute())
-
-
 class Counter(BaseModel):
     """How many rows a table has, kept by database triggers in the same transaction as
     every insert and delete (see counters.py): Total-Count exact without counting."""
@@ -319,24 +184,38 @@ class Counter(BaseModel):
         return int(counter.value)
 
 
-MODELS: tuple[type[BaseModel], ...] = (User, Widget, Session, LoginFailures, AuthRequests, Counter)
-COUNTED = (User, Widget)
+MODELS: tuple[type[BaseModel], ...] = (User, Session, Counter)
+COUNTED: tuple[type[BaseModel], ...] = (User,)  # row counts kept by triggers (counters.py)
 
 # The hot reads, compiled once (statements.py says why): every authenticated request runs
-# USER_FOR_TOKEN; reading widgets or users adds COUNTER and a page, or WIDGET_BY_NAME.
+# USER_FOR_TOKEN; reading users adds COUNTER and a page (widgets.py and books.py hold theirs).
 USER_FOR_TOKEN = Statement(lambda: User.for_token_query(placeholder("public_id"), placeholder("jti")))
-WIDGET_BY_NAME = Statement(lambda: Widget.with_owner().where(Widget.name == Param("name")))
+# What an authenticated request reads of its user: not the password hash (a password check
+# reads it: User.password_hash_of).
+TOKEN_COLUMNS = (User.id, User.email, User.public_id, User.admin, User.registered_on,
+                 User.tokens_valid_after, User.disabled, User.token_generation)
 COUNTER = Statement(lambda: Counter.select(Counter.value).where(Counter.name == Param("name")))
-WIDGETS = Listing(Widget, Widget.with_owner, lambda: Counter.rows_in(Widget))
 USERS = Listing(User, User.select, lambda: Counter.rows_in(User))
 
 
-def register(model: type[BaseModel]) -> None:
-    """Add a model kept in a module of its own (books.py) to MODELS: its table is created,
-    checked and migrated with the others."""
-    global MODELS
+def with_owner_shown(model: type[M], join: str) -> peewee.ModelSelect[M]:
+    """Rows of `model` (widgets, books) with what an item shows of its owner (User.id says
+    whether there is one), in creation order, for item reads and pages: every column but
+    the owner's id, which the owner object joined to the row stands for (statements.py)."""
+    columns = [field for field in model._meta.sorted_fields if field is not model.owner]  # type: ignore[attr-defined]
+    owner = (User.id, User.email, User.public_id)
+    return model.select(*columns, *owner).join(User, join).order_by(model.id)  # type: ignore[attr-defined]
+
+
+def register(model: type[BaseModel], counted: bool = False) -> None:
+    """Add a model kept in a module of its own (widgets.py, books.py, throttle_counts.py) to
+    MODELS: its table is created, checked and migrated with the others. A `counted` one's
+    rows are counted by triggers (counters.py), for Counter.rows_in()."""
+    global MODELS, COUNTED
     if model not in MODELS:
         MODELS = (*MODELS, model)
+    if counted and model not in COUNTED:
+        COUNTED = (*COUNTED, model)
 
 
 def create_tables() -> None:
@@ -372,3 +251,5 @@ def check_tables() -> None:
 import widgetapi.books  # noqa: E402,F401
 import widgetapi.outbox  # noqa: E402,F401
 import widgetapi.recovery  # noqa: E402,F401
+import widgetapi.throttle_counts  # noqa: E402,F401
+import widgetapi.widgets  # noqa: E402,F401

@@ -13,13 +13,14 @@ from widgetapi.db import UNAVAILABLE, database, describe_database, open_database
 from widgetapi.deadlines import WATCHDOG
 from widgetapi.keys import KeyRing
 from widgetapi.migrations import apply_migrations
-from widgetapi.models import User, Widget, create_tables
+from widgetapi.models import User, create_tables
 from widgetapi.password_policy import add_password_problem
 from widgetapi.passwords import hash_password
 from widgetapi.purge import purge_expired_tokens, purge_throttle_records
 from widgetapi.spec import load_spec
 from widgetapi.timeutil import utcnow
 from widgetapi.validation import Validator, normalize_email
+from widgetapi.widgets import Widget
 
 
 class OperationFailed(Exception):

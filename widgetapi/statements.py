@@ -3,10 +3,10 @@ of a table read by id from the nearer end (Listing).
 
 Why: building a query's SQL text with Peewee costs far more than running it (a cProfile of
 one widget read put 56 % of the time in Peewee's `sql()`), and these few queries run on
-every request. So each is still written with Peewee, beside the model it reads (models.py),
-with `Param` placeholders for its values; `Statement` turns it into SQL text once per
-database, then runs that text with the request's values and makes model objects from the
-rows without Peewee's per-query machinery. Nothing is cached but the SQL text: every
+every request. So each is still written with Peewee, beside the model it reads (models.py,
+widgets.py, books.py), with `Param` placeholders for its values; `Statement` turns it into
+SQL text once per database, then runs that text with the request's values and makes model
+objects from the rows without Peewee's per-query machinery. Nothing is cached but the SQL text: every
 execution reads the database, so a logout or an update is seen by the very next request.
 Writes, the CLI and everything off the hot path use Peewee's query builder as usual.
 """

@@ -12,7 +12,7 @@ Both answer 429 with `Retry-After`. A client is its address, except that an IPv6
 its /64 network: one subscriber or host gets a whole /64, so an attacker could otherwise
 take a fresh address for every guess. An IPv4-mapped IPv6 address is its IPv4 address.
 The counts live in the database (`AuthRequests`,
-`LoginFailures` in models.py), written with upserts, so concurrent requests on any number of
+`LoginFailures` in throttle_counts.py), written with upserts, so concurrent requests on any number of
 processes count exactly. Code that checks a password calls the functions below.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import Any
 import falcon
 
 from widgetapi.config import Config
-from widgetapi.models import AuthRequests, LoginFailures
 from widgetapi.passwords import PasswordHashingBusy
+from widgetapi.throttle_counts import AuthRequests, LoginFailures
 from widgetapi.timeutil import utcnow
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,12 @@ def require_current_password(req: falcon.Request, user: User, password: str, con
     """400 with errors.current_password when `password` is not the user's. A wrong one is a
     failed login for the throttle (this email from this client address), and a locked-out
     pair gets 429 before any check: a stolen token cannot try passwords faster than a login."""
+    password_hash = User.password_hash_of(user.id)
+    if password_hash is None:  # the account was deleted since the token check
+        raise Unauthorized(INVALID, invalid_token=True)
     address = client_address(req)
     with reserve_password_check(config, user.email, address).checking():
-        matches = check_password(password, user.password_hash, config.bcrypt_log_rounds)
+        matches = check_password(password, password_hash, config.bcrypt_log_rounds)
     if not matches:
         raise ValidationFailed({"current_password": "does not match"})
     record_successful_login(user.email, address)

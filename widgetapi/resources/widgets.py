@@ -11,11 +11,11 @@ from widgetapi.auth import require_admin
 from widgetapi.body import read_body
 from widgetapi.conditional import Changed, conditional, entity_tag, not_modified, version_to_write
 from widgetapi.errors import ValidationFailed
-from widgetapi.models import WIDGETS, Widget
 from widgetapi.pagination import paginate, requested_page
 from widgetapi.representation import absolute_url, represent_owner
 from widgetapi.timeutil import format_datetime, format_duration, parse_date_or_datetime, utcnow
 from widgetapi.validation import Validator
+from widgetapi.widgets import WIDGETS, Widget
 
 NEW_WIDGET = "/components/schemas/NewWidget"
 WIDGET_UPDATE = "/components/schemas/WidgetUpdate"
