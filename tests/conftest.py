@@ -31,6 +31,7 @@ from widgetapi.config import Config
 from widgetapi.db import close_database, database, open_database
 from widgetapi.keys import write_key_pair
 from widgetapi.models import MODELS, Session, User
+from widgetapi.purge import wait_all as wait_for_purges
 from widgetapi.sender import stop_all as stop_mail_senders
 from widgetapi.spec import load_spec
 
@@ -177,6 +178,7 @@ def app(config: Config) -> Iterator[falcon.App]:
     operations.init_db()
     yield application
     stop_mail_senders()  # the app's outbox sender, started by its first request
+    wait_for_purges(timeout=30)  # the background purge a response may have started: its query ends first
     open_database(config.database_url)  # again: the test may have bound the models elsewhere
     drop_tables()
     close_database()

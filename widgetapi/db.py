@@ -133,6 +133,22 @@ class PooledSqlite(PooledSqliteDatabase):
     def __init__(self, *args: Any, circuit: Circuit, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.circuit = circuit
+        self._retired: dict[int, Any] = {}  # in use when close_all ran: closed when returned
+
+    def close_all(self) -> None:
+        """Close this thread's connection and the idle ones; a connection that another thread
+        is using (a background purge, the mail sender) is closed when that thread returns it.
+        Peewee's close_all closes it at once, and closing an sqlite3 connection under a query
+        that another thread runs can crash the process."""
+        self.close()
+        with self._pool_lock:
+            self.close_idle()
+            self._retired.update((key, used.connection) for key, used in self._in_use.items())
+
+    def _close(self, conn: Any, close_conn: bool = False) -> None:
+        with self._pool_lock:
+            retired = self._retired.pop(self.conn_key(conn), None) is conn
+            super()._close(conn, close_conn or retired)
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         if not self.is_closed():

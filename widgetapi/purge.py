@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from datetime import timedelta
 
 import falcon
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 # A session stays this much longer after its token expired, for servers whose clock lags
 # and would still accept the token (its session must still be there to be refused as expired).
 CLOCK_SKEW_MARGIN = timedelta(minutes=5)
+
+_purges: weakref.WeakSet[OpportunisticPurge] = weakref.WeakSet()
 
 
 def purge_expired_tokens() -> int:
@@ -41,6 +44,7 @@ class OpportunisticPurge:
         self._last = time.monotonic()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        _purges.add(self)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response,
                          resource: object, req_succeeded: bool) -> None:
@@ -66,3 +70,9 @@ class OpportunisticPurge:
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
+
+
+def wait_all(timeout: float | None = None) -> None:
+    """Wait for every purge under way in this process (before its database is closed)."""
+    for purge in list(_purges):
+        purge.wait(timeout)
