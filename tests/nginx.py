@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import STARTUP_SECONDS, STOP_SECONDS, Reply, free_port, request
+from servers import STARTUP_SECONDS, Reply, free_port, request, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the README's snippet says, and what the tests put in its place.
@@ -108,12 +108,7 @@ def nginx(upstream: str, directory: Path) -> Iterator[int]:
         _wait_until_listening(port, process, directory)
         yield port
     finally:
-        process.terminate()  # SIGTERM: nginx's fast shutdown
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)  # SIGTERM: nginx's fast shutdown
         log.close()
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from servers import free_port
+from servers import free_port, stop
 
 STARTUP_SECONDS = 15
 CONFIG = """\
@@ -69,12 +69,7 @@ def pgbouncer(database_url: str, pool_size: int = 20) -> Iterator[str]:
         _wait_until_listening(port, process, log_path)
         yield through_pgbouncer(database_url, port)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         shutil.rmtree(directory, ignore_errors=True)
 
 

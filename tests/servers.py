@@ -131,12 +131,17 @@ def server_process(command: Callable[[int], list[str]], env: Mapping[str, str], 
             _wait_until_healthy(server, process)
             yield server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within STOP_SECONDS; reaped either way."""
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_until_healthy(server: ServerProcess, process: subprocess.Popen) -> None:

@@ -20,12 +20,12 @@ from conftest import PASSWORD, SECRET_KEY, TOKEN_SECONDS
 from nginx import HOST_NAME, call, nginx
 from servers import (
     STARTUP_SECONDS,
-    STOP_SECONDS,
     Reply,
     environment,
     free_port,
     gunicorn,
     server_process,
+    stop,
     waitress_serve,
     widgetapi_serve,
 )
@@ -271,11 +271,6 @@ def test_behind_nginx_on_a_unix_socket(app: falcon.App, config: Config, tmp_path
             index = deployment.via_nginx("GET", "/api/v1", VICTIM)
             assert index.body["links"]["ui"] == f"https://{deployment.public_host}/api/v1/ui"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
         shutil.rmtree(socket_directory, ignore_errors=True)
