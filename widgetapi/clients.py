@@ -5,6 +5,7 @@ Throttling keys on the address; absolute URLs (`Location`, links) are built from
 scheme and host. Other code reads them from `req.context.client`."""
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -74,6 +75,7 @@ class TrustedProxies:
         return client
 
 
+@functools.lru_cache(maxsize=1024)  # a server sees few peers (a proxy, a few clients) again and again
 def _peer(remote_addr: str | None) -> str:
     """The peer's address; a unix socket has none (gunicorn says `''`, waitress `localhost`):
     it is 127.0.0.1, as whoever connects is on this machine."""
