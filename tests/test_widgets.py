@@ -334,8 +334,11 @@ def test_bad_info_urls(testapp, admin_headers, url):
     assert_validation_failed(response, {"info_url"})
 
 
-@pytest.mark.parametrize("deadline", good_deadlines())
-def test_good_deadlines(testapp, admin_headers, deadline):
+# By place in the list, each made when its test runs: a run that crosses midnight UTC would
+# otherwise send yesterday's "today".
+@pytest.mark.parametrize("index", range(len(good_deadlines())))
+def test_good_deadlines(testapp, admin_headers, index):
+    deadline = good_deadlines()[index]
     create_widget(testapp, admin_headers, "w", deadline=deadline)
     widget = testapp.get(f"{WIDGETS}/w", headers=admin_headers).json
     stored = parse_utc(widget["deadline"])
@@ -344,8 +347,9 @@ def test_good_deadlines(testapp, admin_headers, deadline):
         assert widget["deadline"] == f"{deadline}T23:59:59Z"
 
 
-@pytest.mark.parametrize("deadline", bad_deadlines())
-def test_bad_deadlines(testapp, admin_headers, deadline):
+@pytest.mark.parametrize("index", range(len(bad_deadlines())))
+def test_bad_deadlines(testapp, admin_headers, index):
+    deadline = bad_deadlines()[index]
     response = testapp.post_json(WIDGETS, widget_body(deadline=deadline), headers=admin_headers, status=400)
     assert_validation_failed(response, {"deadline"})
 
